@@ -1,0 +1,26 @@
+"""neuralab: train, evaluate and compare the classic deep-learning model families on PyTorch
+from one declarative experiment file.
+
+Example:
+    >>> import neuralab
+    >>> run = neuralab.train("examples/digits-cnn.yaml")  # doctest: +SKIP
+    >>> neuralab.load(run.path).predict(images).labels  # doctest: +SKIP
+"""
+
+__version__ = "0.1.0"
+
+from neuralab.api import Run, evaluate_run, load, quickstart, train  # noqa: E402
+from neuralab.config import Experiment, load_config  # noqa: E402
+from neuralab.errors import NeuralabError  # noqa: E402
+
+__all__ = [
+    "Experiment",
+    "NeuralabError",
+    "Run",
+    "__version__",
+    "evaluate_run",
+    "load",
+    "load_config",
+    "quickstart",
+    "train",
+]

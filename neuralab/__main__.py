@@ -1,0 +1,5 @@
+"""`python -m neuralab` runs the command-line interface."""
+
+from neuralab.cli import main
+
+main()

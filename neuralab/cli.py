@@ -1,0 +1,170 @@
+"""The `neuralab` command: each verb a thin wrapper over the public API.
+
+A `NeuralabError` becomes `error: <where>: <what> (<hint>)` on stderr and exit code 2;
+`--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from neuralab import api
+from neuralab.config import load_config
+from neuralab.data import describe_datasets
+from neuralab.errors import NeuralabError
+from neuralab.models import describe_models
+from neuralab.runs import Predictor, read_card
+from neuralab.train import ProgressBar
+
+app = typer.Typer(
+    help="Train, evaluate and compare deep-learning models from one experiment file.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+Out = Annotated[Path, typer.Option("--out", help="Folder to write run directories in.")]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+) -> None:
+    """neuralab: a deep-learning workbench."""
+
+
+@app.command()
+def quickstart(out: Out = Path("runs")) -> None:
+    """Train an MLP and a CNN on the embedded digits and print a leaderboard."""
+    runs = api.quickstart(out=out, callbacks=[ProgressBar("val_accuracy")])
+    table = Table(title="digits: test split (360 images, never seen in training)")
+    for column in ("model", "test accuracy", "macro-F1", "parameters", "train seconds"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for run in sorted(runs, key=lambda r: -r.test_metrics["accuracy"]):
+        metrics = run.test_metrics
+        table.add_row(
+            run.card["model"]["family"],
+            f"{metrics['accuracy']:.4f}",
+            f"{metrics['macro_f1']:.4f}",
+            f"{run.card['num_parameters']:,}",
+            f"{run.card['train_seconds']:.1f}",
+        )
+    console.print(table)
+    for run in runs:
+        console.print(f"{run.card['model']['family']}: {run.path}", soft_wrap=True)
+
+
+@app.command("train")
+def train_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a key, e.g. --set optim.lr=0.01 (repeatable)."),
+    ] = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Train one experiment; print its test metrics and run directory."""
+    spec = load_config(experiment, set_ or [])
+    stopping = spec.train.early_stopping
+    progress = ProgressBar(stopping.monitor if stopping else "val_loss")
+    run = api.train(spec, out=out, callbacks=[progress])
+    _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
+    console.print(f"run: {run.path}", soft_wrap=True)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Recompute a run's test-split metrics from its config and weights."""
+    metrics = api.evaluate_run(run_dir)
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        _print_metrics(f"{read_card(run_dir)['name']}: test metrics", metrics)
+
+
+@app.command("predict")
+def predict_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Samples: .csv or .npy.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write the CSV here instead of stdout.")
+    ] = None,
+) -> None:
+    """Predict labels (with class probabilities) or values for new samples."""
+    predictor = Predictor.load(run_dir)
+    prediction = predictor.predict(predictor.read_inputs(input_path))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if prediction.labels is not None:
+        writer.writerow(["prediction", *(f"p_{name}" for name in predictor.meta.label_names)])
+        for label, probs in zip(prediction.labels, prediction.probabilities, strict=True):
+            writer.writerow([label, *(f"{p:.6f}" for p in probs)])
+    else:
+        values = prediction.values
+        names = (
+            ["prediction"]
+            if values.shape[1] == 1
+            else [f"prediction_{i}" for i in range(values.shape[1])]
+        )
+        writer.writerow(names)
+        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+    if output is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        output.write_text(buffer.getvalue(), encoding="utf-8")
+        console.print(
+            f"wrote {len(values if prediction.labels is None else prediction.labels)} "
+            f"predictions to {output}"
+        )
+
+
+@app.command()
+def datasets() -> None:
+    """List the datasets an experiment can name in `data.dataset`."""
+    _print_listing("dataset", describe_datasets())
+
+
+@app.command()
+def models() -> None:
+    """List the model families an experiment can name in `model.family`."""
+    _print_listing("family", describe_models())
+
+
+def _print_listing(kind: str, rows: list[tuple[str, str]]) -> None:
+    table = Table(kind, "description", box=None)
+    for name, description in rows:
+        table.add_row(name, description)
+    console.print(table)
+
+
+def _print_metrics(title: str, metrics: dict[str, float]) -> None:
+    table = Table("metric", "value", title=title, min_width=len(title) + 4)
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    console.print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the app, turning user errors into one line each."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=argv, prog_name="neuralab")  # exits itself; usage errors exit 2
+    except NeuralabError as error:
+        if "--debug" in argv:
+            raise
+        for line in error.lines():
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,229 @@
+"""The experiment file: pydantic models for every section, and `load_config`.
+
+YAML (plus `--set key=value` overrides, merged before validation so they get the same
+checks) becomes one validated, frozen `Experiment`. Every mistake in the file is reported
+at once, each naming its key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from neuralab.data import DataConfig
+from neuralab.errors import NeuralabError, Problem, did_you_mean
+from neuralab.models import ModelConfig
+from neuralab.schema import Strict
+from neuralab.tasks import LossName
+from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
+
+
+class EarlyStoppingConfig(Strict):
+    """Stop when `monitor` has not improved for `patience` epochs; restore the best weights."""
+
+    monitor: str = "val_loss"
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0.0)
+
+
+class TrainConfig(Strict):
+    """The `train:` section: how long, in what batches, with which guards."""
+
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(64, ge=1)
+    loss: LossName = "auto"
+    early_stopping: EarlyStoppingConfig | None = None
+    grad_clip: float | None = Field(None, gt=0.0)
+
+
+class RegularizationConfig(Strict):
+    """Penalties added to the loss (over weights, not biases) and noise added to inputs."""
+
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+    input_noise: float = Field(0.0, ge=0.0)
+
+
+class Experiment(Strict):
+    """One experiment: data, model, optimisation and training, all validated up front."""
+
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    task: Literal["classification", "regression"] | None = None
+    data: DataConfig
+    model: ModelConfig
+    optim: OptimizerConfig = AdamConfig()
+    schedule: ScheduleConfig = NoScheduleConfig()
+    train: TrainConfig = TrainConfig()
+    regularization: RegularizationConfig = RegularizationConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_names(cls, raw: Any) -> Any:
+        """`optim: {lr: 0.01}` keeps the default optimizer's name (likewise `schedule`)."""
+        if isinstance(raw, dict):
+            for section in ("optim", "schedule"):
+                if isinstance(raw.get(section), dict) and "name" not in raw[section]:
+                    default = cls.model_fields[section].default.name
+                    raw = {**raw, section: {**raw[section], "name": default}}
+        return raw
+
+    def resolved(self) -> dict[str, Any]:
+        """The config with every default filled in, as plain YAML-safe data."""
+        return self.model_dump(mode="json")
+
+
+def load_config(
+    source: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> Experiment:
+    """Read, override and validate an experiment.
+
+    Args:
+        source: A YAML file, or the experiment as a dict.
+        overrides: `key.path=value` strings; values are parsed as YAML (`0.01`, `[32, 64]`).
+
+    Raises:
+        NeuralabError: Naming every invalid key, with the value received and a hint.
+    """
+    if isinstance(source, dict):
+        raw, base = _copy(source), Path.cwd()
+    else:
+        path = Path(source)
+        raw, base = _read_yaml(path), path.parent
+    for override in overrides:
+        _apply_override(raw, override)
+    _resolve_csv_path(raw, base)
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as error:
+        raise NeuralabError.many(_problem(e, raw) for e in error.errors()) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise NeuralabError(str(path), "experiment file not found", "check the path")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise NeuralabError(where, f"malformed YAML: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise NeuralabError(str(path), f"malformed YAML: {error}") from None
+    if raw is None:
+        raise NeuralabError(str(path), "experiment file is empty", "see examples/ for a start")
+    if not isinstance(raw, dict):
+        raise NeuralabError(
+            str(path),
+            "an experiment must be a mapping of sections",
+            "start with keys like name, data, model",
+        )
+    return raw
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _apply_override(raw: dict[str, Any], override: str) -> None:
+    """`optim.lr=0.01` -> raw["optim"]["lr"] = 0.01, creating sections as needed."""
+    key, sep, text = override.partition("=")
+    if not sep or not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", key.strip()):
+        raise NeuralabError(
+            "--set", f"'{override}' is not key=value", "write e.g. --set optim.lr=0.01"
+        )
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    *parents, leaf = key.strip().split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if isinstance(child, str) and part == "dataset":  # `dataset: digits` shorthand
+            child = {"name": child}
+        if not isinstance(child, dict):
+            child = {}
+        node[part] = child
+        node = child
+    node[leaf] = value
+
+
+def _resolve_csv_path(raw: dict[str, Any], base: Path) -> None:
+    """A relative CSV path is read from the experiment file's folder."""
+    dataset = raw.get("data", {}).get("dataset") if isinstance(raw.get("data"), dict) else None
+    if isinstance(dataset, dict) and isinstance(dataset.get("csv"), str):
+        path = Path(dataset["csv"])
+        if not path.is_absolute():
+            dataset["csv"] = str((base / path).resolve())
+
+
+def _problem(error: dict[str, Any], raw: dict[str, Any]) -> Problem:
+    """A pydantic error -> Problem with a dotted key (union tags removed) and a hint."""
+    keys, parent = _locate(error["loc"])
+    where = ".".join(keys)
+    received = error.get("input")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        valid = list(parent.model_fields) if parent else []
+        return Problem(where, "unknown key", did_you_mean(keys[-1], valid) if valid else "")
+    if kind == "missing":
+        return Problem(where, "required key is missing")
+    if kind == "union_tag_invalid":
+        ctx = error["ctx"]
+        tag, expected = ctx["tag"], re.findall(r"'([^']+)'", ctx["expected_tags"])
+        discriminator = ctx["discriminator"].strip("'")
+        return Problem(
+            f"{where}.{discriminator}",
+            f"unknown {discriminator} '{tag}'",
+            did_you_mean(tag, expected),
+        )
+    message = error["msg"].removeprefix("Value error, ")
+    if isinstance(received, str | int | float | bool) and kind != "value_error":
+        message = f"{message}, got {received!r}"
+    return Problem(where, message)
+
+
+def _locate(loc: tuple[Any, ...]) -> tuple[list[str], type[BaseModel] | None]:
+    """Follow pydantic's error location through the schema.
+
+    Returns the user's dotted keys, without the union tags pydantic inserts after a
+    discriminated field (`('model', 'cnn', 'channels')` -> `model.channels`), and the
+    config class that holds the last key.
+    """
+    keys: list[str] = []
+    cls: type[BaseModel] | None = Experiment
+    parent = cls
+    union: dict[str, type[BaseModel]] = {}
+    for part in loc:
+        if union:  # this part is the tag that picked a member of the union
+            cls, union = union.get(str(part)), {}
+            continue
+        keys.append(str(part))
+        parent = cls
+        field = cls.model_fields.get(str(part)) if cls is not None else None
+        classes = _model_classes(field.annotation) if field is not None else []
+        cls = classes[0] if len(classes) == 1 else None
+        if len(classes) > 1:
+            union = {_tag(c): c for c in classes}
+    return keys, parent
+
+
+def _model_classes(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [c for arg in get_args(annotation) for c in _model_classes(arg)]
+
+
+def _tag(cls: type[BaseModel]) -> str:
+    """The discriminator value (`family` or `name`) of a union member."""
+    field = cls.model_fields.get("family") or cls.model_fields["name"]
+    return str(field.default)

@@ -1,0 +1,100 @@
+"""Data: the builtin datasets and file readers (one config class each), and `load_data`.
+
+`DatasetConfig` is the registry: a discriminated union on `name`, so an unknown dataset is
+rejected with the list of valid ones. Adding a dataset is "write the class, add it here".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+
+from neuralab.data.builtin import BlobsConfig, DigitsConfig, MNIST1DConfig, MoonsConfig, SineConfig
+from neuralab.data.bundle import DataBundle, DataMeta, Feature, RawData, TaskKind, make_bundle
+from neuralab.data.files import CSVConfig
+from neuralab.errors import NeuralabError
+from neuralab.schema import Strict
+
+DatasetConfig = Annotated[
+    DigitsConfig | MNIST1DConfig | MoonsConfig | BlobsConfig | SineConfig | CSVConfig,
+    Field(discriminator="name"),
+]
+DATASETS = (DigitsConfig, MNIST1DConfig, MoonsConfig, BlobsConfig, SineConfig, CSVConfig)
+
+__all__ = [
+    "DATASETS",
+    "DataBundle",
+    "DataConfig",
+    "DataMeta",
+    "DatasetConfig",
+    "Feature",
+    "RawData",
+    "TaskKind",
+    "describe_datasets",
+    "load_data",
+]
+
+
+def describe_datasets() -> list[tuple[str, str]]:
+    """(name, one-line description) for every dataset source."""
+    return [
+        (cls.model_fields["name"].default, (cls.__doc__ or "").strip().splitlines()[0])
+        for cls in DATASETS
+    ]
+
+
+class SplitConfig(Strict):
+    """Fractions of the data held out for validation and test (seeded, stratified)."""
+
+    val: float = Field(0.1, gt=0.0, lt=1.0)
+    test: float = Field(0.2, gt=0.0, lt=1.0)
+    stratify: bool = True
+
+    @model_validator(mode="after")
+    def _fractions_fit(self) -> SplitConfig:
+        if self.val + self.test >= 1.0:
+            raise ValueError(
+                f"val + test must be below 1 to leave training data, but got "
+                f"val={self.val}, test={self.test}"
+            )
+        return self
+
+
+class DataConfig(Strict):
+    """The `data:` section: where samples come from and how they are split."""
+
+    dataset: DatasetConfig
+    split: SplitConfig = SplitConfig()
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`."""
+        if isinstance(value, str):
+            return {"name": value}
+        if isinstance(value, dict) and "name" not in value and "csv" in value:
+            return {"name": "csv", **value}
+        return value
+
+
+def load_data(data: DataConfig, *, task: TaskKind | None, seed: int) -> DataBundle:
+    """Read or generate the samples, split them and standardise them.
+
+    Args:
+        data: The experiment's `data:` section.
+        task: The task the experiment states, or None to take the one the data implies.
+        seed: Seeds generated data and the split.
+    """
+    source = data.dataset
+    raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if task is not None and task != raw.task:
+        raise NeuralabError(
+            "task",
+            f"'{task}' does not fit dataset '{source.name}', which is {raw.task}",
+            f"use task: {raw.task}, or leave it out",
+        )
+    split = data.split
+    return make_bundle(
+        raw, dataset=source.name, val=split.val, test=split.test, stratify=split.stratify, seed=seed
+    )

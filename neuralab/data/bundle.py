@@ -1,0 +1,195 @@
+"""The in-memory dataset every model trains on: tensors per split plus a small `meta` record.
+
+`RawData` is what a source (builtin set or file) produces; `make_bundle` splits it with a
+seeded, stratified split, fits standardisation on the training part only, and returns a
+`DataBundle`. `DataMeta` is everything a loader needs later to prepare new inputs the
+same way (it is written to `card.json`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+DataKind = Literal["tabular", "image", "sequence"]
+TaskKind = Literal["classification", "regression"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One input column of a CSV file and how it is encoded."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    categories: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.kind == "categorical" else 1
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Samples as a source delivers them, before splitting and scaling.
+
+    `x_test`/`y_test` are set only by sources with a fixed, published test split.
+    `ordered` marks samples in time order (forecasting windows): they are split
+    chronologically, because a shuffled split would leak overlapping windows into test.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    kind: DataKind
+    task: TaskKind
+    label_names: tuple[str, ...] = ()
+    features: tuple[Feature, ...] = ()
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    ordered: bool = False
+
+
+@dataclass(frozen=True)
+class DataMeta:
+    """What the model builder and a later loader need to know about the data."""
+
+    dataset: str
+    kind: DataKind
+    task: TaskKind
+    input_shape: tuple[int, ...]
+    num_outputs: int
+    label_names: tuple[str, ...]
+    x_mean: list
+    x_std: list
+    y_mean: list = field(default_factory=list)
+    y_std: list = field(default_factory=list)
+    features: tuple[Feature, ...] = ()
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DataMeta:
+        d = dict(d)
+        d["input_shape"] = tuple(d["input_shape"])
+        d["label_names"] = tuple(d["label_names"])
+        d["features"] = tuple(
+            Feature(f["name"], f["kind"], tuple(f["categories"])) for f in d["features"]
+        )
+        return cls(**d)
+
+    def scale_inputs(self, x: np.ndarray) -> torch.Tensor:
+        """Raw inputs of shape (N, *input_shape) -> standardised float32 tensor."""
+        x = (x - np.asarray(self.x_mean)) / np.asarray(self.x_std)
+        return torch.as_tensor(x, dtype=torch.float32)
+
+    def scale_targets(self, y: np.ndarray) -> torch.Tensor:
+        if self.task == "classification":
+            return torch.as_tensor(y, dtype=torch.long)
+        y = (y - np.asarray(self.y_mean)) / np.asarray(self.y_std)
+        return torch.as_tensor(y, dtype=torch.float32)
+
+    def unscale_targets(self, y: torch.Tensor) -> torch.Tensor:
+        """Regression outputs back to the target's own units."""
+        return y * torch.tensor(self.y_std) + torch.tensor(self.y_mean)
+
+
+@dataclass(frozen=True)
+class DataBundle:
+    """Standardised tensors for train/val/test and the meta record that describes them."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    meta: DataMeta
+
+    def split(self, name: Literal["train", "val", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+
+def make_bundle(
+    raw: RawData, *, dataset: str, val: float, test: float, stratify: bool, seed: int
+) -> DataBundle:
+    """Split `raw` (seeded, stratified for classification) and standardise on train only."""
+    if raw.ordered:
+        return _chronological_bundle(raw, dataset=dataset, val=val, test=test)
+    labels = raw.y if stratify and raw.task == "classification" else None
+    if raw.x_test is None:
+        x_rest, x_test, y_rest, y_test = train_test_split(
+            raw.x, raw.y, test_size=test, random_state=seed, stratify=labels
+        )
+        labels = y_rest if labels is not None else None
+        val_of_rest = val / (1.0 - test)
+    else:  # a published test split is kept as it is; val comes from the training part
+        x_rest, y_rest, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
+        val_of_rest = val
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_rest, y_rest, test_size=val_of_rest, random_state=seed, stratify=labels
+    )
+    return _scaled_bundle(raw, dataset, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+
+
+def _chronological_bundle(raw: RawData, *, dataset: str, val: float, test: float) -> DataBundle:
+    n = len(raw.x)
+    val_start, test_start = round(n * (1 - val - test)), round(n * (1 - test))
+    parts = [(raw.x[a:b], raw.y[a:b]) for a, b in ((0, val_start), (val_start, test_start))]
+    return _scaled_bundle(raw, dataset, *parts, (raw.x[test_start:], raw.y[test_start:]))
+
+
+def _scaled_bundle(raw: RawData, dataset: str, train, val, test) -> DataBundle:
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
+    sizes = {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
+    meta = _fit_meta(raw, dataset, x_train, y_train, sizes)
+    return DataBundle(
+        x_train=meta.scale_inputs(x_train),
+        y_train=meta.scale_targets(y_train),
+        x_val=meta.scale_inputs(x_val),
+        y_val=meta.scale_targets(y_val),
+        x_test=meta.scale_inputs(x_test),
+        y_test=meta.scale_targets(y_test),
+        meta=meta,
+    )
+
+
+def _fit_meta(
+    raw: RawData, dataset: str, x_train: np.ndarray, y_train: np.ndarray, sizes: dict[str, int]
+) -> DataMeta:
+    mean, std = _input_stats(raw, x_train)
+    if raw.task == "classification":
+        num_outputs, y_mean, y_std = len(raw.label_names), [], []
+    else:
+        y_mean_arr, y_std_arr = y_train.mean(axis=0), y_train.std(axis=0)
+        y_std_arr = np.where(y_std_arr > 0, y_std_arr, 1.0)
+        num_outputs, y_mean, y_std = y_train.shape[1], y_mean_arr.tolist(), y_std_arr.tolist()
+    return DataMeta(
+        dataset=dataset,
+        kind=raw.kind,
+        task=raw.task,
+        input_shape=tuple(raw.x.shape[1:]),
+        num_outputs=num_outputs,
+        label_names=raw.label_names,
+        x_mean=mean.tolist(),
+        x_std=std.tolist(),
+        y_mean=y_mean,
+        y_std=y_std,
+        features=raw.features,
+        sizes=sizes,
+    )
+
+
+def _input_stats(raw: RawData, x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature stats for tables, per-channel for images and sequences."""
+    if raw.kind == "tabular":
+        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+        if raw.features:  # one-hot columns stay 0/1
+            numeric = np.concatenate([np.full(f.width, f.kind == "numeric") for f in raw.features])
+            mean, std = np.where(numeric, mean, 0.0), np.where(numeric, std, 1.0)
+    else:
+        axes = (0, *range(2, x_train.ndim))  # all but the channel axis
+        mean = x_train.mean(axis=axes, keepdims=True)[0]
+        std = x_train.std(axis=axes, keepdims=True)[0]
+    return mean, np.where(std > 0, std, 1.0)

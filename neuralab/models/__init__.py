@@ -1,0 +1,28 @@
+"""The model families. `ModelConfig` is the registry: one discriminated union on `family`.
+
+Adding a family is "write the file, add one name here"; pydantic then rejects an unknown
+family and lists the valid ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+from pydantic import Field
+
+from neuralab.models.cnn import CNN, CNNConfig
+from neuralab.models.mlp import MLP, MLPConfig
+
+ModelConfig = Annotated[MLPConfig | CNNConfig, Field(discriminator="family")]
+FAMILIES = (MLPConfig, CNNConfig)
+
+__all__ = ["CNN", "FAMILIES", "MLP", "CNNConfig", "MLPConfig", "ModelConfig", "describe_models"]
+
+
+def describe_models() -> list[tuple[str, str]]:
+    """(family, one-line description) for every registered model family."""
+    return [
+        (cls.model_fields["family"].default, sys.modules[cls.__module__].__doc__.splitlines()[0])
+        for cls in FAMILIES
+    ]

@@ -1,0 +1,28 @@
+"""Learning curves: train and validation loss, and the task's main metric, per epoch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(history: list[dict[str, float]], metric: str, path: Path, title: str) -> None:
+    """Write a two-panel PNG: loss (left) and `metric` (right), train vs val."""
+    epochs = [record["epoch"] for record in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    for axis, name in zip(axes, ("loss", metric), strict=True):
+        for split, style in (("train", "-"), ("val", "--")):
+            key = f"{split}_{name}"
+            if all(key in record for record in history):
+                axis.plot(epochs, [r[key] for r in history], style, marker=".", label=split)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(name)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.suptitle(title)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)

@@ -1,0 +1,190 @@
+"""Run directories: the durable record of a training run, and loading one back.
+
+```
+runs/<name>-<yyyymmdd-hhmmss>/
+  config.yaml  card.json  model.safetensors  metrics.jsonl  curves.png
+```
+
+A run is built in a hidden `.partial` folder and renamed into place only when complete,
+so a failure or interrupt never leaves a half-written run directory behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from pydantic import TypeAdapter
+from safetensors.torch import load_file, save_file
+
+from neuralab.data import DataMeta
+from neuralab.data.files import encode_features, read_csv_columns
+from neuralab.errors import NeuralabError
+from neuralab.models import ModelConfig
+from neuralab.train import predict_outputs
+
+CARD = "card.json"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.yaml"
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+
+
+class NewRunDir:
+    """A run directory under construction.
+
+    Inside `with NewRunDir(out, name) as run:` files go to `run.path`, a hidden scratch
+    folder; on success it is renamed to `out/<name>-<timestamp>` (and `run.path` follows),
+    on any failure, Ctrl-C included, it is removed.
+    """
+
+    def __init__(self, out: Path, name: str) -> None:
+        self.out, self.name = Path(out), name
+        self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.path = self.out / f".{name}-{self.stamp}.partial"
+
+    def __enter__(self) -> NewRunDir:
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.path = _unique(self.path)
+        self.path.mkdir()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        final = _unique(self.out / f"{self.name}-{self.stamp}")
+        self.path.rename(final)
+        self.path = final
+
+
+def _unique(path: Path) -> Path:
+    """`path`, or `path-2`, `path-3`... if taken (two runs in the same second)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}-{n}")
+    return candidate
+
+
+def save_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2) + "\n", encoding="utf-8")
+
+
+def save_config(path: Path, resolved: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def read_card(run_dir: Path) -> dict[str, Any]:
+    card_path = Path(run_dir) / CARD
+    if not card_path.is_file():
+        raise NeuralabError(
+            str(run_dir),
+            "not a run directory (no card.json)",
+            "pass a folder printed by `neuralab train`",
+        )
+    return json.loads(card_path.read_text(encoding="utf-8"))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float]]:
+    lines = (Path(run_dir) / METRICS).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Predictions for N samples: label names (classification) or values (regression)."""
+
+    labels: list[str] | None
+    probabilities: np.ndarray | None
+    values: np.ndarray | None
+
+
+class Predictor:
+    """A trained model loaded from its run directory, ready for raw (unscaled) inputs.
+
+    Example:
+        >>> predictor = Predictor.load("runs/digits-cnn-20261122-120000")  # doctest: +SKIP
+        >>> predictor.predict(images).labels[:3]  # doctest: +SKIP
+        ['0', '4', '9']
+    """
+
+    def __init__(self, model: torch.nn.Module, meta: DataMeta, card: dict[str, Any]) -> None:
+        self.model, self.meta, self.card = model, meta, card
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> Predictor:
+        run_dir = Path(run_dir)
+        card = read_card(run_dir)
+        meta = DataMeta.from_dict(card["data"])
+        spec = TypeAdapter(ModelConfig).validate_python(card["model"])
+        model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+        model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
+        model.eval()
+        return cls(model, meta, card)
+
+    def outputs(self, x: np.ndarray) -> torch.Tensor:
+        """Raw model outputs for raw inputs of shape (N, *input_shape) or (N, features)."""
+        x = np.asarray(x, dtype=np.float32)
+        expected = int(np.prod(self.meta.input_shape))
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != expected:
+            raise NeuralabError(
+                "input",
+                f"samples have shape {x.shape[1:]}, the model expects "
+                f"{self.meta.input_shape} ({expected} values each)",
+            )
+        x = x.reshape(len(x), *self.meta.input_shape)
+        return predict_outputs(self.model, self.meta.scale_inputs(x))
+
+    def predict(self, x: np.ndarray) -> Prediction:
+        output = self.outputs(x)
+        if self.meta.task == "classification":
+            probabilities = output.softmax(dim=1).numpy()
+            labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]
+            return Prediction(labels, probabilities, None)
+        return Prediction(None, None, self.meta.unscale_targets(output).numpy())
+
+    def read_inputs(self, path: Path) -> np.ndarray:
+        """Samples from a .npy file or a CSV (by column name for models trained on a CSV)."""
+        if not path.is_file():
+            raise NeuralabError(str(path), "file not found", "check the path")
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix != ".csv":
+            raise NeuralabError(str(path), f"cannot read '{path.suffix}' files", "use .csv or .npy")
+        if self.meta.features:
+            columns = read_csv_columns(path, where=str(path))
+            return encode_features(columns, self.meta.features, source=path.name)
+        return _numeric_csv(path)
+
+
+def _numeric_csv(path: Path) -> np.ndarray:
+    """A CSV of numbers, one sample per row; a header row is skipped if present."""
+    rows = [line.split(",") for line in path.read_text(encoding="utf-8").splitlines() if line]
+    if rows and not _all_numbers(rows[0]):
+        rows = rows[1:]
+    if not rows:
+        raise NeuralabError(str(path), "no samples", "one sample per row, comma-separated")
+    for line, row in enumerate(rows, start=1):
+        if not _all_numbers(row):
+            raise NeuralabError(str(path), f"row {line} has a non-numeric value")
+    return np.array(rows, dtype=np.float32)
+
+
+def _all_numbers(row: list[str]) -> bool:
+    try:
+        [float(v) for v in row]
+    except ValueError:
+        return False
+    return True

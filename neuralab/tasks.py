@@ -1,0 +1,120 @@
+"""What is being learned: the loss, the metrics, and how a raw output becomes a prediction.
+
+A task is inferred from the data (and can be stated in the config). The training loop
+only calls `loss` and `metrics`; everything task-specific lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from sklearn.metrics import (
+    confusion_matrix,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
+from torch.nn import functional as F
+
+from neuralab.data import DataMeta
+from neuralab.errors import NeuralabError
+
+LossName = Literal["auto", "cross_entropy", "mse", "mae"]
+# Metrics where lower is better; every other metric is maximised.
+LOWER_IS_BETTER = {"loss", "mse", "mae"}
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Cross-entropy on logits; accuracy and macro-F1; predictions are class indices."""
+
+    num_classes: int
+    name: str = "classification"
+    metric_names: tuple[str, ...] = ("accuracy", "macro_f1")
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        predicted, truth = output.argmax(dim=1).numpy(), target.numpy()
+        return {
+            "accuracy": float((predicted == truth).mean()),
+            "macro_f1": float(
+                f1_score(
+                    truth,
+                    predicted,
+                    average="macro",
+                    labels=range(self.num_classes),
+                    zero_division=0,
+                )
+            ),
+        }
+
+    def confusion(self, output: torch.Tensor, target: torch.Tensor) -> list[list[int]]:
+        matrix = confusion_matrix(
+            target.numpy(), output.argmax(dim=1).numpy(), labels=range(self.num_classes)
+        )
+        return matrix.tolist()
+
+    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
+        return output.softmax(dim=1)
+
+
+@dataclass(frozen=True)
+class Regression:
+    """MSE or MAE on standardised targets; MSE, MAE and R^2 reported in the target's units."""
+
+    meta: DataMeta
+    loss_name: Literal["mse", "mae"] = "mse"
+    name: str = "regression"
+    metric_names: tuple[str, ...] = ("mse", "mae", "r2")
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if self.loss_name == "mae":
+            return F.l1_loss(output, target)
+        return F.mse_loss(output, target)
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        predicted = self.meta.unscale_targets(output).numpy()
+        truth = self.meta.unscale_targets(target).numpy()
+        return {
+            "mse": float(mean_squared_error(truth, predicted)),
+            "mae": float(mean_absolute_error(truth, predicted)),
+            "r2": float(r2_score(truth, predicted)),
+        }
+
+
+Task = Classification | Regression
+
+
+def make_task(meta: DataMeta, loss: LossName = "auto") -> Task:
+    """The task the data implies, with the loss the config asks for."""
+    if meta.task == "classification":
+        if loss not in ("auto", "cross_entropy"):
+            raise NeuralabError(
+                "train.loss",
+                f"'{loss}' is a regression loss, but this is classification",
+                "use cross_entropy or auto",
+            )
+        return Classification(meta.num_outputs)
+    if loss == "cross_entropy":
+        raise NeuralabError(
+            "train.loss", "'cross_entropy' needs classes, but this is regression", "use mse or mae"
+        )
+    return Regression(meta, "mse" if loss == "auto" else loss)
+
+
+def monitor_names(task: Task) -> list[str]:
+    """Every metric name that `train.early_stopping.monitor` may name for this task."""
+    return [f"{split}_{m}" for split in ("val", "train") for m in ("loss", *task.metric_names)]
+
+
+def is_improvement(metric: str, value: float, best: float) -> bool:
+    """True if `value` beats `best` for this metric (lower for losses and errors)."""
+    base = metric.split("_", 1)[1] if "_" in metric else metric
+    if base in LOWER_IS_BETTER:
+        return value < best
+    return value > best

@@ -1,0 +1,158 @@
+"""Optimizers and learning-rate schedules, one config class each, built from the parameters.
+
+The unions `OptimizerConfig` and `ScheduleConfig` are their registries (discriminated on
+`name`), read like the model registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, ClassVar, Literal
+
+import torch
+from pydantic import Field
+
+from neuralab.schema import Strict
+
+Params = Iterable[torch.nn.Parameter]
+
+
+class SGDConfig(Strict):
+    """Stochastic gradient descent, with optional (Nesterov) momentum."""
+
+    name: Literal["sgd"] = "sgd"
+    lr: float = Field(0.01, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    def build(self, params: Params) -> torch.optim.Optimizer:
+        return torch.optim.SGD(
+            params,
+            lr=self.lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov and self.momentum > 0,
+            weight_decay=self.weight_decay,
+        )
+
+
+class AdagradConfig(Strict):
+    """Adagrad: per-parameter rates shrinking with the sum of squared gradients."""
+
+    name: Literal["adagrad"] = "adagrad"
+    lr: float = Field(0.01, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    def build(self, params: Params) -> torch.optim.Optimizer:
+        return torch.optim.Adagrad(params, lr=self.lr, weight_decay=self.weight_decay)
+
+
+class RMSpropConfig(Strict):
+    """RMSprop: rates scaled by a running average of squared gradients."""
+
+    name: Literal["rmsprop"] = "rmsprop"
+    lr: float = Field(0.001, gt=0.0)
+    alpha: float = Field(0.99, gt=0.0, lt=1.0)
+    momentum: float = Field(0.0, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    def build(self, params: Params) -> torch.optim.Optimizer:
+        return torch.optim.RMSprop(
+            params,
+            lr=self.lr,
+            alpha=self.alpha,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
+        )
+
+
+class AdamConfig(Strict):
+    """Adam (Kingma & Ba 2015); weight_decay is the classic L2-in-the-gradient form."""
+
+    name: Literal["adam"] = "adam"
+    lr: float = Field(0.001, gt=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.0, ge=0.0)
+
+    def build(self, params: Params) -> torch.optim.Optimizer:
+        return torch.optim.Adam(
+            params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay
+        )
+
+
+class AdamWConfig(Strict):
+    """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
+
+    name: Literal["adamw"] = "adamw"
+    lr: float = Field(0.001, gt=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = Field(0.01, ge=0.0)
+
+    def build(self, params: Params) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(
+            params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay
+        )
+
+
+OptimizerConfig = Annotated[
+    SGDConfig | AdagradConfig | RMSpropConfig | AdamConfig | AdamWConfig,
+    Field(discriminator="name"),
+]
+
+
+class NoScheduleConfig(Strict):
+    """A constant learning rate."""
+
+    name: Literal["none"] = "none"
+    interval: ClassVar[str] = "epoch"
+
+    def build(self, optimizer, *, epochs: int, steps_per_epoch: int) -> None:
+        return None
+
+
+class StepScheduleConfig(Strict):
+    """Multiply the rate by `gamma` every `step_size` epochs."""
+
+    name: Literal["step"] = "step"
+    step_size: int = Field(10, ge=1)
+    gamma: float = Field(0.1, gt=0.0, le=1.0)
+    interval: ClassVar[str] = "epoch"
+
+    def build(self, optimizer, *, epochs: int, steps_per_epoch: int):
+        return torch.optim.lr_scheduler.StepLR(optimizer, self.step_size, self.gamma)
+
+
+class CosineScheduleConfig(Strict):
+    """Cosine annealing from the optimizer's rate to `min_lr` over all epochs."""
+
+    name: Literal["cosine"] = "cosine"
+    min_lr: float = Field(0.0, ge=0.0)
+    interval: ClassVar[str] = "epoch"
+
+    def build(self, optimizer, *, epochs: int, steps_per_epoch: int):
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs, eta_min=self.min_lr)
+
+
+class OneCycleScheduleConfig(Strict):
+    """One-cycle (Smith 2018): warm up to `max_lr_factor` x lr, then anneal; stepped per batch."""
+
+    name: Literal["onecycle"] = "onecycle"
+    max_lr_factor: float = Field(10.0, ge=1.0)
+    pct_start: float = Field(0.3, gt=0.0, lt=1.0)
+    interval: ClassVar[str] = "step"
+
+    def build(self, optimizer, *, epochs: int, steps_per_epoch: int):
+        max_lr = [group["lr"] * self.max_lr_factor for group in optimizer.param_groups]
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=max_lr,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch,
+            pct_start=self.pct_start,
+        )
+
+
+ScheduleConfig = Annotated[
+    NoScheduleConfig | StepScheduleConfig | CosineScheduleConfig | OneCycleScheduleConfig,
+    Field(discriminator="name"),
+]
