@@ -1,0 +1,46 @@
+"""Shared fixtures: tiny experiments, a CLI runner, and isolated output folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuralab.cli import main
+
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP
+# spin-waiting makes them ~100x slower; one thread keeps the suite fast and steady.
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def tiny_experiment(**sections) -> dict:
+    """A digits MLP that trains in well under a second; sections override whole keys."""
+    experiment = {
+        "name": "tiny",
+        "seed": 0,
+        "data": {"dataset": "digits"},
+        "model": {"family": "mlp", "hidden_sizes": [16]},
+        "train": {"epochs": 2, "batch_size": 128},
+    }
+    experiment.update(sections)
+    return experiment
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run

@@ -1,0 +1,100 @@
+"""Every registered family: builds tiny, runs forward and backward, and can learn."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import TypeAdapter
+
+from neuralab.errors import NeuralabError
+from neuralab.models import FAMILIES, ModelConfig
+
+# family -> (tiny spec, input shape, pinned parameter count)
+TINY = {
+    "mlp": ({"family": "mlp", "hidden_sizes": [8]}, (1, 8, 8), 64 * 8 + 8 + 8 * 3 + 3),
+    "cnn": (
+        {"family": "cnn", "channels": [4, 8]},
+        (1, 8, 8),
+        # conv 1->4 (no bias, batch norm), conv 4->8, head 8*2*2 -> 3
+        1 * 4 * 9 + 2 * 4 + 4 * 8 * 9 + 2 * 8 + 8 * 2 * 2 * 3 + 3,
+    ),
+}
+ADAPTER = TypeAdapter(ModelConfig)
+
+
+def build(family: str, input_shape=None, num_outputs=3):
+    spec, shape, _ = TINY[family]
+    return ADAPTER.validate_python(spec).build(
+        input_shape=input_shape or shape, num_outputs=num_outputs
+    )
+
+
+def test_every_family_has_a_tiny_case():
+    registered = {cls.model_fields["family"].default for cls in FAMILIES}
+    assert registered  # guard: the registry is not empty
+    assert registered == set(TINY)
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_forward_backward_every_parameter_gets_a_gradient(family):
+    torch.manual_seed(0)
+    model = build(family)
+    x = torch.randn(5, *TINY[family][1])
+    out = model(x)
+    assert out.shape == (5, 3)
+    out.sum().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None, name
+        assert parameter.grad.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_pinned_parameter_count(family):
+    assert sum(p.numel() for p in build(family).parameters()) == TINY[family][2]
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_overfits_one_batch(family):
+    torch.manual_seed(0)
+    model = build(family)
+    x, y = torch.randn(16, *TINY[family][1]), torch.randint(0, 3, (16,))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    first = None
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        first = first if first is not None else loss.item()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05 * first
+    model.eval()
+    assert (model(x).argmax(1) == y).all()
+
+
+def test_cnn_uses_1d_convolutions_for_sequences():
+    model = build("cnn", input_shape=(2, 40))
+    assert isinstance(model.features[0][0], torch.nn.Conv1d)
+    assert model(torch.randn(3, 2, 40)).shape == (3, 3)
+
+
+def test_cnn_refuses_tabular_data():
+    with pytest.raises(NeuralabError, match="cnn needs image"):
+        build("cnn", input_shape=(2,))
+
+
+@pytest.mark.parametrize(
+    ("activation", "init", "std"),
+    [
+        ("relu", "auto", (2 / 64) ** 0.5),  # He: sqrt(2 / fan_in)
+        ("tanh", "auto", (5 / 3) * (2 / (64 + 8)) ** 0.5),  # Xavier with tanh gain
+    ],
+)
+def test_default_init_follows_the_activation(activation, init, std):
+    torch.manual_seed(0)
+    spec = {"family": "mlp", "hidden_sizes": [4096], "activation": activation, "init": init}
+    model = ADAPTER.validate_python(spec).build(input_shape=(64,), num_outputs=8)
+    weight = model.features[1].weight
+    assert weight.std().item() == pytest.approx(
+        std if activation == "relu" else (5 / 3) * (2 / (64 + 4096)) ** 0.5, rel=0.05
+    )
+    assert model.features[1].bias.abs().sum() == 0

@@ -1,0 +1,56 @@
+"""Every shipped example validates, and the headline examples learn what they promise."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import neuralab
+from neuralab.config import load_config
+from tests.conftest import EXAMPLES
+
+ALL = sorted(EXAMPLES.rglob("*.yaml"))
+
+
+def test_examples_exist():
+    names = {path.name for path in ALL}
+    assert {
+        "digits-mlp.yaml",
+        "digits-cnn.yaml",
+        "mnist1d-cnn.yaml",
+        "csv-regression.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
+def test_example_validates_and_opens_with_a_comment(path):
+    load_config(path)
+    first = path.read_text().splitlines()[0]
+    assert first.startswith("# ")
+    assert f"neuralab train examples/{path.name}" in path.read_text()
+
+
+def test_digits_cnn_example_reaches_097(tmp_path):
+    run = neuralab.train(EXAMPLES / "digits-cnn.yaml", out=tmp_path)
+    assert run.test_metrics["accuracy"] >= 0.97
+
+
+def test_csv_regression_example_reaches_r2_09(tmp_path):
+    run = neuralab.train(EXAMPLES / "csv-regression.yaml", out=tmp_path)
+    assert run.test_metrics["r2"] >= 0.9
+
+
+def test_sine_forecast_reaches_r2_09(tmp_path):
+    run = neuralab.train(EXAMPLES / "sine-mlp.yaml", out=tmp_path)
+    assert run.test_metrics["r2"] >= 0.9
+
+
+def test_shipped_csv_is_what_the_script_writes(tmp_path):
+    script = EXAMPLES / "data" / "make_houses.py"
+    shipped = (EXAMPLES / "data" / "houses.csv").read_text()
+    copy = tmp_path / "make_houses.py"
+    copy.write_text(script.read_text())
+    subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
+    assert (tmp_path / "houses.csv").read_text() == shipped
