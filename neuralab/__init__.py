@@ -9,15 +9,18 @@ Example:
 
 __version__ = "0.1.0"
 
-from neuralab.api import Run, evaluate_run, load, quickstart, train  # noqa: E402
+from neuralab.api import Run, evaluate_run, load, train  # noqa: E402
+from neuralab.compare import Comparison, compare, quickstart  # noqa: E402
 from neuralab.config import Experiment, load_config  # noqa: E402
 from neuralab.errors import NeuralabError  # noqa: E402
 
 __all__ = [
+    "Comparison",
     "Experiment",
     "NeuralabError",
     "Run",
     "__version__",
+    "compare",
     "evaluate_run",
     "load",
     "load_config",

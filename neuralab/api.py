@@ -1,11 +1,15 @@
 """The public workflow: `train` an experiment into a run directory, `load` it back,
-`evaluate` it on its test split, and the `quickstart` that shows all of it on digits."""
+`evaluate` it on its test split.
+
+Deep families train with `train.fit`; classical baselines are fitted by scikit-learn on
+the same `DataBundle`. Both end in the same run directory and card.
+"""
 
 from __future__ import annotations
 
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +18,23 @@ import sklearn
 import torch
 
 from neuralab import __version__
+from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
-from neuralab.data import DataBundle, load_data
+from neuralab.data import load_data
 from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.report import plot_curves
 from neuralab.runs import (
+    CARD,
     CONFIG,
     CURVES,
     METRICS,
-    WEIGHTS,
     NewRunDir,
     Predictor,
     read_card,
     save_config,
     save_json,
-    save_weights,
+    save_json_lines,
+    save_model,
 )
 from neuralab.tasks import Classification, Task, make_task, monitor_names
 from neuralab.train import Callback, EarlyStopping, MetricsLog, count_parameters, evaluate, fit
@@ -47,6 +53,16 @@ class Run:
         return self.card["metrics"]["test"]
 
 
+@dataclass
+class FitRecord:
+    """How fitting went, whichever kind of model was fitted."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    epochs_run: int = 1
+    best_epoch: int | None = None
+    seconds: float = 0.0
+
+
 def train(
     experiment: Experiment | str | Path | dict[str, Any],
     *,
@@ -60,50 +76,53 @@ def train(
         experiment: An `Experiment`, a YAML path, or the experiment as a dict.
         overrides: `key.path=value` strings applied before validation.
         out: Folder the run directory is created in.
-        callbacks: Extra observers, e.g. a `ProgressBar`.
+        callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
     torch.manual_seed(experiment.seed)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
     task = make_task(bundle.meta, experiment.train.loss)
-    stopping = experiment.train.early_stopping
-    if stopping is not None:
-        _check_monitor(stopping, task)
-    model = experiment.model.build(
-        input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
-    )
+    is_baseline = isinstance(experiment.model, BASELINES)
+    stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     with NewRunDir(Path(out), experiment.name) as run:
         save_config(run.path / CONFIG, experiment.resolved())
-        early = (
-            [EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta)]
-            if (stopping)
-            else []
-        )
-        started = time.perf_counter()
-        state = _fit(
-            experiment, model, task, bundle, [MetricsLog(run.path / METRICS), *early, *callbacks]
-        )
-        train_seconds = time.perf_counter() - started
-        card = _card(experiment, model, task, bundle, state, train_seconds, early)
-        save_weights(run.path / WEIGHTS, model)
-        save_json(run.path / "card.json", card)
-        plot_curves(
-            state.history,
-            task.metric_names[0 if task.name == "classification" else 2],
-            run.path / CURVES,
-            title=experiment.name,
-        )
+        if is_baseline:
+            model, record = _fit_baseline(experiment, task, bundle)
+        else:
+            observers = [
+                MetricsLog(run.path / METRICS),
+                *([stopper] if stopper else []),
+                *callbacks,
+            ]
+            model, record = _fit_deep(experiment, task, bundle, observers, stopper)
+        card = _card(experiment, model, task, bundle, record)
+        save_model(run.path, model)
+        save_json(run.path / CARD, card)
+        if is_baseline:
+            save_json_lines(run.path / METRICS, record.history)
+        else:
+            plot_curves(
+                record.history,
+                task.main_metric,
+                run.path / CURVES,
+                title=experiment.name,
+                best_epoch=record.best_epoch,
+            )
     return Run(run.path, card)
 
 
-def _fit(experiment: Experiment, model, task: Task, bundle: DataBundle, callbacks):
+def _fit_deep(experiment, task, bundle, observers, stopper) -> tuple[torch.nn.Module, FitRecord]:
+    model = experiment.model.build(
+        input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
+    )
     optimizer = experiment.optim.build(model.parameters())
     epochs, batch_size = experiment.train.epochs, experiment.train.batch_size
     steps = max(1, -(-len(bundle.x_train) // batch_size))
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
-    return fit(
+    started = time.perf_counter()
+    state = fit(
         model,
         task,
         bundle,
@@ -117,11 +136,37 @@ def _fit(experiment: Experiment, model, task: Task, bundle: DataBundle, callback
         l1=reg.l1,
         l2=reg.l2,
         input_noise=reg.input_noise,
-        callbacks=callbacks,
+        callbacks=observers,
     )
+    best = stopper.best_epoch if stopper else None
+    return model, FitRecord(state.history, state.epoch, best, time.perf_counter() - started)
 
 
-def _check_monitor(stopping: EarlyStoppingConfig, task: Task) -> None:
+def _fit_baseline(experiment, task, bundle) -> tuple[Baseline, FitRecord]:
+    started = time.perf_counter()
+    model = Baseline.fit(
+        experiment.model,
+        bundle.x_train,
+        bundle.y_train,
+        task=task.name,
+        num_outputs=bundle.meta.num_outputs,
+        seed=experiment.seed,
+    )
+    seconds = time.perf_counter() - started
+    train_metrics = evaluate(model, task, bundle.x_train, bundle.y_train)
+    val_metrics = evaluate(model, task, bundle.x_val, bundle.y_val)
+    record = {
+        "epoch": 1,
+        **{f"train_{k}": v for k, v in train_metrics.items()},
+        **{f"val_{k}": v for k, v in val_metrics.items()},
+        "seconds": seconds,
+    }
+    return model, FitRecord([record], 1, None, seconds)
+
+
+def _early_stopping(stopping: EarlyStoppingConfig | None, task: Task) -> EarlyStopping | None:
+    if stopping is None:
+        return None
     available = monitor_names(task)
     if stopping.monitor not in available:
         raise NeuralabError(
@@ -129,11 +174,14 @@ def _check_monitor(stopping: EarlyStoppingConfig, task: Task) -> None:
             f"'{stopping.monitor}' is not a metric this run produces",
             did_you_mean(stopping.monitor, available),
         )
+    return EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta)
 
 
-def _card(experiment, model, task, bundle, state, train_seconds, early) -> dict[str, Any]:
+def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
     """What a loader needs, plus what the run measured (val and test, once, at the end)."""
+    started = time.perf_counter()
     test_output = predict_outputs(model, bundle.x_test)
+    inference_seconds = time.perf_counter() - started
     metrics = {
         "val": evaluate(model, task, bundle.x_val, bundle.y_val),
         "test": evaluate(model, task, bundle.x_test, bundle.y_test),
@@ -144,10 +192,13 @@ def _card(experiment, model, task, bundle, state, train_seconds, early) -> dict[
         "task": task.name,
         "data": asdict(bundle.meta),
         "metrics": metrics,
-        "num_parameters": count_parameters(model),
-        "train_seconds": round(train_seconds, 3),
-        "epochs_run": state.epoch,
-        "best_epoch": early[0].best_epoch if early else state.epoch,
+        "num_parameters": (
+            model.num_parameters() if isinstance(model, Baseline) else count_parameters(model)
+        ),
+        "train_seconds": round(record.seconds, 3),
+        "inference_ms_per_1000": round(1e6 * inference_seconds / len(bundle.x_test), 3),
+        "epochs_run": record.epochs_run,
+        "best_epoch": record.best_epoch or record.epochs_run,
         "seed": experiment.seed,
         "versions": {
             "neuralab": __version__,
@@ -176,28 +227,3 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
     task = make_task(bundle.meta, experiment.train.loss)
     return evaluate(predictor.model, task, bundle.x_test, bundle.y_test)
-
-
-QUICKSTART: tuple[dict[str, Any], ...] = (
-    {
-        "name": "quickstart-mlp",
-        "data": {"dataset": "digits"},
-        "model": {"family": "mlp", "hidden_sizes": [128, 64], "dropout": 0.1},
-        "train": {"epochs": 40, "batch_size": 64},
-        "schedule": {"name": "cosine"},
-    },
-    {
-        "name": "quickstart-cnn",
-        "data": {"dataset": "digits"},
-        "model": {"family": "cnn", "channels": [32, 64], "dropout": 0.2},
-        "train": {"epochs": 30, "batch_size": 64},
-        "schedule": {"name": "cosine"},
-    },
-)
-
-
-def quickstart(
-    *, out: str | Path = "runs", callbacks: list[Callback] | tuple[Callback, ...] = ()
-) -> list[Run]:
-    """Train an MLP and a CNN on the embedded digits, same seed and split."""
-    return [train(spec, out=out, callbacks=callbacks) for spec in QUICKSTART]

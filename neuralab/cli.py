@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+import neuralab
 from neuralab import api
+from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
@@ -31,7 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console()
+# Pipes and logs get a wide table instead of rich's 80-column default.
+console = Console() if Console().is_terminal else Console(width=120)
 
 Out = Annotated[Path, typer.Option("--out", help="Folder to write run directories in.")]
 
@@ -45,23 +49,66 @@ def _root(
 
 @app.command()
 def quickstart(out: Out = Path("runs")) -> None:
-    """Train an MLP and a CNN on the embedded digits and print a leaderboard."""
-    runs = api.quickstart(out=out, callbacks=[ProgressBar("val_accuracy")])
-    table = Table(title="digits: test split (360 images, never seen in training)")
-    for column in ("model", "test accuracy", "macro-F1", "parameters", "train seconds"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for run in sorted(runs, key=lambda r: -r.test_metrics["accuracy"]):
-        metrics = run.test_metrics
+    """Compare classical baselines, an MLP and a CNN on the embedded digits."""
+    comparison = neuralab.quickstart(out=out, callbacks=[ProgressBar("val_accuracy")])
+    _print_leaderboard(comparison, title="digits: test split (360 images never used in training)")
+
+
+@app.command("compare")
+def compare_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (data, training).")],
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated families, e.g. logreg,svm,rf,mlp,cnn.")
+    ],
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per model.")] = 3,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
+    ] = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Train several models x several seeds on the same split; print a leaderboard."""
+    spec = load_config(experiment, set_ or [])
+    comparison = neuralab.compare(
+        spec,
+        models=models.split(","),
+        seeds=seeds,
+        out=out,
+        callbacks=[ProgressBar(f"val_{'accuracy' if spec.task != 'regression' else 'loss'}")],
+    )
+    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per model")
+
+
+def _print_leaderboard(comparison: Comparison, *, title: str) -> None:
+    table = Table(title=title)
+    metric, secondary = comparison.metric, comparison.secondary
+    for column in (
+        "model",
+        f"test {metric}",
+        secondary.replace("_", "-"),
+        "params",
+        "train s",
+        "infer ms/1k",
+        "vs leader",
+    ):
+        table.add_column(column, justify="left" if column in ("model", "vs leader") else "right")
+    leader = comparison.rows[0].model
+    for row in comparison.rows:
+        score = f"{row.mean:.4f}" + (f" ± {row.std:.4f}" if len(row.values) > 1 else "")
         table.add_row(
-            run.card["model"]["family"],
-            f"{metrics['accuracy']:.4f}",
-            f"{metrics['macro_f1']:.4f}",
-            f"{run.card['num_parameters']:,}",
-            f"{run.card['train_seconds']:.1f}",
+            row.model,
+            score,
+            f"{statistics.fmean(row.secondary):.4f}",
+            f"{row.num_parameters:,}",
+            f"{row.train_seconds:.2f}",
+            f"{row.inference_ms_per_1000:.1f}",
+            row.verdict(leader),
         )
     console.print(table)
-    for run in runs:
-        console.print(f"{run.card['model']['family']}: {run.path}", soft_wrap=True)
+    console.print(f"significance: {comparison.test}", soft_wrap=True)
+    console.print(f"leaderboard: {comparison.path / 'leaderboard.md'}", soft_wrap=True)
+    for family, runs in comparison.runs.items():
+        for run in runs:
+            console.print(f"{family}: {run.path}", soft_wrap=True)
 
 
 @app.command("train")

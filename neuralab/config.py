@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from neuralab.baselines import BASELINES
 from neuralab.data import DataConfig
 from neuralab.errors import NeuralabError, Problem, did_you_mean
-from neuralab.models import ModelConfig
+from neuralab.models import FAMILIES
 from neuralab.schema import Strict
 from neuralab.tasks import LossName
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
+
+# Every model an experiment can name: the deep families and the classical baselines.
+ModelConfig = Annotated[Union[FAMILIES + BASELINES], Field(discriminator="family")]  # noqa: UP007
 
 
 class EarlyStoppingConfig(Strict):

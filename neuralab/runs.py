@@ -2,7 +2,9 @@
 
 ```
 runs/<name>-<yyyymmdd-hhmmss>/
-  config.yaml  card.json  model.safetensors  metrics.jsonl  curves.png
+  config.yaml  card.json  metrics.jsonl
+  model.safetensors  curves.png     deep models (weights, learning curves)
+  model.skops                       classical baselines (no pickle)
 ```
 
 A run is built in a hidden `.partial` folder and renamed into place only when complete,
@@ -24,14 +26,16 @@ import yaml
 from pydantic import TypeAdapter
 from safetensors.torch import load_file, save_file
 
+from neuralab.baselines import BASELINES, Baseline
+from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv_columns
 from neuralab.errors import NeuralabError
-from neuralab.models import ModelConfig
 from neuralab.train import predict_outputs
 
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
+ESTIMATOR = "model.skops"
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
@@ -82,8 +86,17 @@ def save_config(path: Path, resolved: dict[str, Any]) -> None:
     path.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
 
 
-def save_weights(path: Path, model: torch.nn.Module) -> None:
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+def save_json_lines(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+
+
+def save_model(run_dir: Path, model: torch.nn.Module | Baseline) -> None:
+    """Weights as safetensors for deep models, the estimator via skops for baselines."""
+    if isinstance(model, Baseline):
+        model.save(run_dir / ESTIMATOR)
+    else:
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(run_dir / WEIGHTS))
 
 
 def read_card(run_dir: Path) -> dict[str, Any]:
@@ -120,7 +133,9 @@ class Predictor:
         ['0', '4', '9']
     """
 
-    def __init__(self, model: torch.nn.Module, meta: DataMeta, card: dict[str, Any]) -> None:
+    def __init__(
+        self, model: torch.nn.Module | Baseline, meta: DataMeta, card: dict[str, Any]
+    ) -> None:
         self.model, self.meta, self.card = model, meta, card
 
     @classmethod
@@ -129,9 +144,12 @@ class Predictor:
         card = read_card(run_dir)
         meta = DataMeta.from_dict(card["data"])
         spec = TypeAdapter(ModelConfig).validate_python(card["model"])
-        model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
-        model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
-        model.eval()
+        if isinstance(spec, BASELINES):
+            model = Baseline.load(run_dir / ESTIMATOR, task=meta.task, num_outputs=meta.num_outputs)
+        else:
+            model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+            model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
+            model.eval()
         return cls(model, meta, card)
 
     def outputs(self, x: np.ndarray) -> torch.Tensor:

@@ -34,6 +34,7 @@ class Classification:
     num_classes: int
     name: str = "classification"
     metric_names: tuple[str, ...] = ("accuracy", "macro_f1")
+    main_metric: str = "accuracy"
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output, target)
@@ -71,6 +72,7 @@ class Regression:
     loss_name: Literal["mse", "mae"] = "mse"
     name: str = "regression"
     metric_names: tuple[str, ...] = ("mse", "mae", "r2")
+    main_metric: str = "r2"
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.loss_name == "mae":

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from sklearn.datasets import load_digits
 
+from neuralab.config import TrainConfig
 from tests.conftest import tiny_experiment
 
 
@@ -215,13 +216,17 @@ def test_predict_checks_the_input_shape(trained, tmp_path, run_cli):
 
 
 def test_quickstart_prints_a_leaderboard(tmp_path, run_cli, monkeypatch):
-    import neuralab.api
-
-    fast = tuple({**spec, "train": {"epochs": 2}} for spec in neuralab.api.QUICKSTART)
-    monkeypatch.setattr(neuralab.api, "QUICKSTART", fast)
+    # the package's `compare` is the function; the module is reached through sys.modules
+    module = sys.modules["neuralab.compare"]
+    fast = module.quickstart_experiment().model_copy(update={"train": TrainConfig(epochs=2)})
+    monkeypatch.setattr(module, "quickstart_experiment", lambda: fast)
+    monkeypatch.setattr(module, "QUICKSTART_MODELS", ("logreg", "mlp", "cnn"))
     code, out, _ = run_cli("quickstart", "--out", str(tmp_path))
     assert code == 0
-    for heading in ("model", "test accuracy", "macro-F1", "parameters", "train seconds"):
+    for heading in ("model", "test accuracy", "macro-f1", "params", "train s", "vs leader"):
         assert heading in out
-    assert out.count(str(tmp_path)) == 2
-    assert len(list(tmp_path.iterdir())) == 2
+    for family in ("logreg", "mlp", "cnn"):
+        assert f"{family}: {tmp_path}" in out
+    assert "significance: exact McNemar test" in out
+    [folder] = tmp_path.iterdir()
+    assert len(list((folder / "runs").iterdir())) == 3

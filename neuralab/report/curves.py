@@ -10,8 +10,16 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def plot_curves(history: list[dict[str, float]], metric: str, path: Path, title: str) -> None:
-    """Write a two-panel PNG: loss (left) and `metric` (right), train vs val."""
+def plot_curves(
+    history: list[dict[str, float]],
+    metric: str,
+    path: Path,
+    *,
+    title: str,
+    best_epoch: int | None = None,
+) -> None:
+    """Write a two-panel PNG: loss (left) and `metric` (right), train vs val, with the
+    epoch whose weights were kept marked when early stopping chose one."""
     epochs = [record["epoch"] for record in history]
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
     for axis, name in zip(axes, ("loss", metric), strict=True):
@@ -19,6 +27,10 @@ def plot_curves(history: list[dict[str, float]], metric: str, path: Path, title:
             key = f"{split}_{name}"
             if all(key in record for record in history):
                 axis.plot(epochs, [r[key] for r in history], style, marker=".", label=split)
+        if best_epoch is not None:
+            axis.axvline(
+                best_epoch, color="grey", linestyle=":", label=f"kept (epoch {best_epoch})"
+            )
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)

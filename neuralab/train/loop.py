@@ -8,7 +8,7 @@ indexing the tensors with a seeded permutation: no per-sample Python on the hot 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -150,13 +150,19 @@ def weight_penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Raw model outputs for `x`, in evaluation mode, in large chunks."""
-    model.eval()
+def predict_outputs(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Raw outputs for `x` in large chunks; a module is put in evaluation mode first.
+
+    Any callable from tensors to outputs works (the classical baselines are such).
+    """
+    if isinstance(model, nn.Module):
+        model.eval()
     return torch.cat([model(x[i : i + EVAL_BATCH_SIZE]) for i in range(0, len(x), EVAL_BATCH_SIZE)])
 
 
-def evaluate(model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+def evaluate(
+    model: Callable[[torch.Tensor], torch.Tensor], task: Task, x: torch.Tensor, y: torch.Tensor
+) -> dict[str, float]:
     """Loss and every task metric on one split."""
     output = predict_outputs(model, x)
     return {"loss": task.loss(output, y).item(), **task.metrics(output, y)}

@@ -1,0 +1,338 @@
+"""Several models x several seeds on exactly the same data -> a leaderboard that says which
+differences are significant.
+
+For each seed, every model sees the same split (the seed sets the split and the model's
+initialisation). Significance against the leader: with two or more seeds, a paired t-test
+across seeds on the main metric; with one seed, an exact McNemar test on per-sample
+correctness (classification) or a Wilcoxon signed-rank test on per-sample absolute errors
+(regression) over the test split.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import TypeAdapter, ValidationError
+from scipy import stats
+
+from neuralab.api import Run, train
+from neuralab.baselines import BASELINES
+from neuralab.config import Experiment, ModelConfig, load_config
+from neuralab.data import load_data
+from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.models import FAMILIES
+from neuralab.report.comparison import plot_comparison
+from neuralab.runs import NewRunDir, Predictor
+from neuralab.train import Callback, predict_outputs
+
+# Short names accepted by `--models`, beside every family's own name.
+ALIASES = {
+    "rf": "random_forest",
+    "gb": "gradient_boosting",
+    "dt": "tree",
+    "linear": "ridge",
+    "logistic": "logreg",
+}
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model's line of the leaderboard."""
+
+    model: str
+    values: list[float]  # main metric per seed
+    secondary: list[float]  # second metric per seed (macro-F1 or MAE)
+    train_seconds: float
+    inference_ms_per_1000: float
+    num_parameters: int
+    p_value: float | None = None
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0
+
+    def verdict(self, leader: str) -> str:
+        if self.model == leader:
+            return "leader"
+        if self.p_value is None or np.isnan(self.p_value):
+            return "n/a"
+        word = "worse" if self.p_value < SIGNIFICANCE else "tie"
+        return f"{word} (p={self.p_value:.3g})"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A finished comparison: its folder, the metric ranked by, rows best first."""
+
+    path: Path
+    metric: str
+    secondary: str
+    test: str
+    rows: list[Row]
+    runs: dict[str, list[Run]]
+
+
+def compare(
+    experiment: Experiment | str | Path | dict[str, Any],
+    *,
+    models: Sequence[str],
+    seeds: int = 3,
+    overrides: Sequence[str] = (),
+    out: str | Path = "runs",
+    callbacks: Sequence[Callback] = (),
+) -> Comparison:
+    """Train every model in `models` once per seed on the experiment's data.
+
+    Args:
+        experiment: The base experiment: data, training settings and (for its own family)
+            the model spec; other families start from their defaults.
+        models: Family names (or aliases such as `rf`).
+        seeds: Seeds per model: `experiment.seed`, `experiment.seed + 1`, ...
+    """
+    if not isinstance(experiment, Experiment):
+        experiment = load_config(experiment, list(overrides))
+    if seeds < 1:
+        raise NeuralabError("--seeds", f"must be at least 1, got {seeds}")
+    specs = _model_specs(experiment, models)
+    _preflight(experiment, specs)
+    with NewRunDir(Path(out), f"{experiment.name}-compare") as folder:
+        runs = {
+            spec.family: [
+                train(
+                    experiment.model_copy(
+                        update={
+                            "model": spec,
+                            "seed": experiment.seed + s,
+                            "name": f"{spec.family}-seed{experiment.seed + s}",
+                        }
+                    ),
+                    out=folder.path / "runs",
+                    callbacks=callbacks,
+                )
+                for s in range(seeds)
+            ]
+            for spec in specs
+        }
+        comparison = _leaderboard(experiment, runs, folder.path)
+        _write(comparison, folder.path)
+    moved = {
+        family: [Run(folder.path / "runs" / r.path.name, r.card) for r in family_runs]
+        for family, family_runs in runs.items()
+    }
+    return Comparison(
+        folder.path,
+        comparison.metric,
+        comparison.secondary,
+        comparison.test,
+        comparison.rows,
+        moved,
+    )
+
+
+def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:
+    adapter = TypeAdapter(ModelConfig)
+    specs, seen = [], set()
+    for raw_name in names:
+        name = ALIASES.get(raw_name.strip(), raw_name.strip())
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == experiment.model.family:
+            specs.append(experiment.model)
+            continue
+        try:
+            specs.append(adapter.validate_python({"family": name}))
+        except ValidationError:
+            valid = [c.model_fields["family"].default for c in (*FAMILIES, *BASELINES)]
+            valid += list(ALIASES)
+            raise NeuralabError(
+                "--models", f"unknown model '{raw_name}'", did_you_mean(name, valid)
+            ) from None
+    if not specs:
+        raise NeuralabError("--models", "no models given", "e.g. --models logreg,svm,mlp,cnn")
+    return specs
+
+
+def _preflight(experiment: Experiment, specs: list[Any]) -> None:
+    """Fail before any training if a model cannot serve this data (e.g. cnn on a table)."""
+    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    for spec in specs:
+        if isinstance(spec, BASELINES):
+            if bundle.meta.task not in spec.tasks:
+                raise NeuralabError(
+                    "--models",
+                    f"{spec.family} does not do {bundle.meta.task}",
+                    f"it does {', '.join(spec.tasks)}",
+                )
+        else:
+            spec.build(input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs)
+
+
+def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Path) -> Comparison:
+    first = next(iter(runs.values()))[0]
+    classification = first.card["task"] == "classification"
+    metric, secondary = ("accuracy", "macro_f1") if classification else ("r2", "mae")
+    rows = [
+        Row(
+            model=family,
+            values=[r.test_metrics[metric] for r in family_runs],
+            secondary=[r.test_metrics[secondary] for r in family_runs],
+            train_seconds=statistics.fmean(r.card["train_seconds"] for r in family_runs),
+            inference_ms_per_1000=statistics.fmean(
+                r.card["inference_ms_per_1000"] for r in family_runs
+            ),
+            num_parameters=family_runs[0].card["num_parameters"],
+        )
+        for family, family_runs in runs.items()
+    ]
+    rows.sort(key=lambda row: -row.mean)
+    leader = rows[0]
+    seeds = len(leader.values)
+    if seeds >= 2:
+        test = "paired t-test across seeds"
+        rows = [_with_p(row, _paired_t(leader.values, row.values)) for row in rows]
+    else:
+        test = (
+            "exact McNemar test on the test split"
+            if classification
+            else "Wilcoxon signed-rank test on per-sample absolute errors"
+        )
+        errors = _per_sample_errors(experiment, runs, classification)
+        rows = [
+            _with_p(row, _per_sample_test(errors[leader.model], errors[row.model], classification))
+            for row in rows
+        ]
+    rows[0] = _with_p(rows[0], None)
+    return Comparison(folder, metric, secondary, test, rows, runs)
+
+
+def _with_p(row: Row, p_value: float | None) -> Row:
+    return Row(
+        row.model,
+        row.values,
+        row.secondary,
+        row.train_seconds,
+        row.inference_ms_per_1000,
+        row.num_parameters,
+        p_value,
+    )
+
+
+def _paired_t(leader: list[float], other: list[float]) -> float:
+    differences = np.subtract(leader, other)
+    if np.allclose(differences, differences[0]):  # no spread: the t statistic is undefined
+        return 1.0 if np.isclose(differences[0], 0.0) else float("nan")
+    return float(stats.ttest_rel(leader, other).pvalue)
+
+
+def _per_sample_errors(experiment, runs, classification: bool) -> dict:
+    """Per test sample: 1/0 wrong (classification) or absolute error (regression)."""
+    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    errors = {}
+    for family, family_runs in runs.items():
+        output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
+        if classification:
+            errors[family] = (output.argmax(1) != bundle.y_test).numpy()
+        else:
+            truth = bundle.meta.unscale_targets(bundle.y_test)
+            errors[family] = (bundle.meta.unscale_targets(output) - truth).abs().mean(1).numpy()
+    return errors
+
+
+def _per_sample_test(leader: np.ndarray, other: np.ndarray, classification: bool) -> float:
+    if classification:
+        only_leader_right = int(np.sum(~leader & other))
+        only_other_right = int(np.sum(leader & ~other))
+        discordant = only_leader_right + only_other_right
+        if discordant == 0:
+            return 1.0
+        return float(stats.binomtest(only_other_right, discordant, 0.5).pvalue)
+    differences = leader - other
+    if np.allclose(differences, 0.0):
+        return 1.0
+    return float(stats.wilcoxon(leader, other).pvalue)
+
+
+def _write(comparison: Comparison, folder: Path) -> None:
+    header = [
+        "model",
+        f"{comparison.metric}_mean",
+        f"{comparison.metric}_std",
+        f"{comparison.secondary}_mean",
+        "seeds",
+        "train_seconds",
+        "inference_ms_per_1000",
+        "parameters",
+        "p_vs_leader",
+        "verdict",
+    ]
+    leader = comparison.rows[0].model
+    lines = [
+        [
+            row.model,
+            f"{row.mean:.4f}",
+            f"{row.std:.4f}",
+            f"{statistics.fmean(row.secondary):.4f}",
+            len(row.values),
+            f"{row.train_seconds:.3f}",
+            f"{row.inference_ms_per_1000:.3f}",
+            row.num_parameters,
+            "" if row.p_value is None else f"{row.p_value:.4g}",
+            row.verdict(leader),
+        ]
+        for row in comparison.rows
+    ]
+    with (folder / "leaderboard.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        writer.writerows(lines)
+    markdown = [
+        f"Ranked by test {comparison.metric}; significance vs the leader: "
+        f"{comparison.test} (p < {SIGNIFICANCE} = worse).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    markdown += ["| " + " | ".join(map(str, line)) + " |" for line in lines]
+    (folder / "leaderboard.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    plot_comparison(comparison.rows, comparison.metric, folder / "comparison.png")
+
+
+def quickstart_experiment() -> Experiment:
+    """The digits experiment the quickstart compares models on."""
+    return load_config(
+        {
+            "name": "quickstart",
+            "data": {"dataset": "digits"},
+            "model": {"family": "cnn", "channels": [32, 64], "dropout": 0.2},
+            "train": {
+                "epochs": 30,
+                "batch_size": 64,
+                "early_stopping": {"monitor": "val_accuracy", "patience": 8},
+            },
+            "schedule": {"name": "cosine"},
+        }
+    )
+
+
+QUICKSTART_MODELS = ("logreg", "svm", "random_forest", "knn", "mlp", "cnn")
+
+
+def quickstart(*, out: str | Path = "runs", callbacks: Sequence[Callback] = ()) -> Comparison:
+    """Classical baselines, an MLP and a CNN on the embedded digits: same split, one seed."""
+    torch.manual_seed(0)
+    return compare(
+        quickstart_experiment(), models=QUICKSTART_MODELS, seeds=1, out=out, callbacks=callbacks
+    )

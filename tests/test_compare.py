@@ -1,0 +1,65 @@
+"""Comparison: models x seeds on one split, leaderboard files, and stated significance."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import neuralab
+from neuralab.compare import _paired_t, _per_sample_test
+from tests.conftest import tiny_experiment
+
+
+def test_compare_writes_leaderboard_files_and_ranks_models(tmp_path):
+    comparison = neuralab.compare(
+        tiny_experiment(train={"epochs": 3}), models=["logreg", "knn", "mlp"], seeds=2, out=tmp_path
+    )
+    assert sorted(p.name for p in comparison.path.iterdir()) == [
+        "comparison.png",
+        "leaderboard.csv",
+        "leaderboard.md",
+        "runs",
+    ]
+    assert len(list((comparison.path / "runs").iterdir())) == 6
+    with (comparison.path / "leaderboard.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    means = [float(r["accuracy_mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    assert rows[0]["verdict"] == "leader"
+    assert all(r["seeds"] == "2" for r in rows)
+    assert comparison.test == "paired t-test across seeds"
+    assert "paired t-test across seeds" in (comparison.path / "leaderboard.md").read_text()
+    for runs in comparison.runs.values():
+        assert all(run.path.is_dir() for run in runs)
+        # same seed -> same split for every model
+    splits = {family: runs[0].card["data"]["sizes"] for family, runs in comparison.runs.items()}
+    assert len({str(s) for s in splits.values()}) == 1
+
+
+def test_aliases_and_unknown_models(tmp_path):
+    with pytest.raises(neuralab.NeuralabError) as caught:
+        neuralab.compare(tiny_experiment(), models=["rf", "svmm"], seeds=1, out=tmp_path)
+    assert str(caught.value).startswith("--models: unknown model 'svmm' (did you mean 'svm'?")
+
+
+def test_a_model_that_cannot_serve_the_data_fails_before_training(tmp_path):
+    spec = tiny_experiment(data={"dataset": "moons"})
+    with pytest.raises(neuralab.NeuralabError, match="cnn needs image"):
+        neuralab.compare(spec, models=["logreg", "cnn"], seeds=1, out=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_mcnemar_separates_a_clearly_better_classifier():
+    rng = np.random.default_rng(0)
+    leader_wrong = rng.random(400) < 0.02
+    other_wrong = rng.random(400) < 0.20
+    assert _per_sample_test(leader_wrong, other_wrong, classification=True) < 1e-6
+    assert _per_sample_test(leader_wrong, leader_wrong, classification=True) == 1.0
+
+
+def test_paired_t_test():
+    assert _paired_t([0.9, 0.91, 0.92], [0.8, 0.82, 0.79]) < 0.05
+    assert _paired_t([0.9, 0.91, 0.92], [0.92, 0.9, 0.91]) > 0.5
+    assert _paired_t([0.9, 0.9], [0.9, 0.9]) == 1.0
