@@ -13,11 +13,22 @@ from pydantic import Field
 
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.mlp import MLP, MLPConfig
+from neuralab.models.resnet import ResNet, ResNetConfig
 
-ModelConfig = Annotated[MLPConfig | CNNConfig, Field(discriminator="family")]
-FAMILIES = (MLPConfig, CNNConfig)
+ModelConfig = Annotated[MLPConfig | CNNConfig | ResNetConfig, Field(discriminator="family")]
+FAMILIES = (MLPConfig, CNNConfig, ResNetConfig)
 
-__all__ = ["CNN", "FAMILIES", "MLP", "CNNConfig", "MLPConfig", "ModelConfig", "describe_models"]
+__all__ = [
+    "CNN",
+    "FAMILIES",
+    "MLP",
+    "CNNConfig",
+    "MLPConfig",
+    "ModelConfig",
+    "ResNet",
+    "ResNetConfig",
+    "describe_models",
+]
 
 
 def describe_models() -> list[tuple[str, str]]:

@@ -1,10 +1,11 @@
 """Pieces shared by several model families, written once: activations by name, weight
-initialisation by name, and the convolution block."""
+initialisation by name, the convolution block and the pre-activation residual block."""
 
 from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import nn
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu"]
@@ -76,3 +77,60 @@ def conv_block(
         }[(pool, dims)]
         layers.append(pool_cls(2))
     return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    """Pre-activation residual block: BN -> act -> conv -> BN -> act -> dropout -> conv, + skip.
+
+    Normalisation and activation come before each convolution, so the skip path is a
+    clean identity from block to block (He et al. 2016, "Identity Mappings in Deep
+    Residual Networks"). When the block changes the channel count or the stride, the
+    skip is a 1x1 convolution applied to the pre-activated input, as in the paper's
+    code. Dropout between the convolutions follows Wide ResNets (Zagoruyko & Komodakis
+    2016).
+
+    Args:
+        dims: 1 for sequences (B, C, L), 2 for images (B, C, H, W).
+        in_channels: Channels of the block's input.
+        out_channels: Channels of the block's output.
+        stride: Stride of the first convolution (2 halves the spatial size, rounding up).
+        kernel_size: Odd kernel size of both convolutions ("same" padding).
+        activation: Nonlinearity before each convolution.
+        dropout: Dropout probability between the two convolutions.
+    """
+
+    def __init__(
+        self,
+        dims: Literal[1, 2],
+        in_channels: int,
+        out_channels: int,
+        *,
+        stride: int = 1,
+        kernel_size: int = 3,
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        conv = nn.Conv1d if dims == 1 else nn.Conv2d
+        norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+        padding = kernel_size // 2
+        # Convolutions right after a batch norm need no bias: the next norm removes it.
+        self.norm1 = norm(in_channels)
+        self.act1 = make_activation(activation)
+        self.conv1 = conv(in_channels, out_channels, kernel_size, stride, padding, bias=False)
+        self.norm2 = norm(out_channels)
+        self.act2 = make_activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = conv(out_channels, out_channels, kernel_size, 1, padding, bias=False)
+        self.projection = (
+            conv(in_channels, out_channels, 1, stride, bias=False)
+            if stride != 1 or in_channels != out_channels
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        activated = self.act1(self.norm1(x))
+        skip = x if self.projection is None else self.projection(activated)
+        out = self.conv1(activated)
+        out = self.conv2(self.dropout(self.act2(self.norm2(out))))
+        return out + skip

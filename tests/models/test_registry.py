@@ -18,6 +18,19 @@ TINY = {
         # conv 1->4 (no bias, batch norm), conv 4->8, head 8*2*2 -> 3
         1 * 4 * 9 + 2 * 4 + 4 * 8 * 9 + 2 * 8 + 8 * 2 * 2 * 3 + 3,
     ),
+    "resnet": (
+        {"family": "resnet", "stem_channels": 4, "stages": [4, 8], "blocks_per_stage": 1},
+        (1, 8, 8),
+        # stem conv 1->4 (no bias); block 4->4: BN, conv, BN, conv, identity skip;
+        # block 4->8 stride 2: BN, conv 4->8, BN, conv 8->8, 1x1 projection 4->8;
+        # final BN 8; head 8 -> 3
+        1 * 4 * 9
+        + (2 * 4 + 4 * 4 * 9 + 2 * 4 + 4 * 4 * 9)
+        + (2 * 4 + 4 * 8 * 9 + 2 * 8 + 8 * 8 * 9 + 4 * 8)
+        + 2 * 8
+        + 8 * 3
+        + 3,
+    ),
 }
 ADAPTER = TypeAdapter(ModelConfig)
 
