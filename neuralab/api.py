@@ -38,6 +38,7 @@ from neuralab.runs import (
 )
 from neuralab.tasks import Classification, Task, make_task, monitor_names
 from neuralab.train import Callback, EarlyStopping, MetricsLog, count_parameters, evaluate, fit
+from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
 from neuralab.train.loop import predict_outputs
 
 
@@ -61,6 +62,7 @@ class FitRecord:
     epochs_run: int = 1
     best_epoch: int | None = None
     seconds: float = 0.0
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
 
 def train(
@@ -90,12 +92,16 @@ def train(
         if is_baseline:
             model, record = _fit_baseline(experiment, task, bundle)
         else:
+            health = GradientHealth()
             observers = [
+                NonFiniteGuard(),
+                health,
                 MetricsLog(run.path / METRICS),
                 *([stopper] if stopper else []),
                 *callbacks,
             ]
             model, record = _fit_deep(experiment, task, bundle, observers, stopper)
+            record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
         card = _card(experiment, model, task, bundle, record)
         save_model(run.path, model)
         save_json(run.path / CARD, card)
@@ -200,6 +206,7 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch or record.epochs_run,
         "seed": experiment.seed,
+        "diagnostics": record.diagnostics,
         "versions": {
             "neuralab": __version__,
             "torch": torch.__version__,

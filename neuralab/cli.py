@@ -11,6 +11,7 @@ import io
 import json
 import statistics
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -20,13 +21,15 @@ from rich.table import Table
 
 import neuralab
 from neuralab import api
+from neuralab.baselines import BASELINES, describe_baselines
 from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
-from neuralab.models import describe_models
+from neuralab.models import FAMILIES, describe_models
 from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar
+from neuralab.train.diagnostics import TrainingWarning
 
 app = typer.Typer(
     help="Train, evaluate and compare deep-learning models from one experiment file.",
@@ -186,8 +189,27 @@ def datasets() -> None:
 
 @app.command()
 def models() -> None:
-    """List the model families an experiment can name in `model.family`."""
-    _print_listing("family", describe_models())
+    """List the model families an experiment can name in `model.family`, with options."""
+    options = {cls.model_fields["family"].default: _options(cls) for cls in (*FAMILIES, *BASELINES)}
+    rows = [
+        (name, f"{text}\n[dim]{options[name]}[/dim]")
+        for name, text in (*describe_models(), *describe_baselines())
+    ]
+    _print_listing("family", rows)
+
+
+def _options(cls: type) -> str:
+    """`key=default` for every option of a config class."""
+    fields = [(name, f.default) for name, f in cls.model_fields.items() if name != "family"]
+    return ", ".join(f"{name}={_yaml_value(default)}" for name, default in fields)
+
+
+def _yaml_value(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _print_listing(kind: str, rows: list[tuple[str, str]]) -> None:
@@ -204,9 +226,21 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
     console.print(table)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Training warnings as one plain line; anything else as Python shows it."""
+    if issubclass(category, TrainingWarning):
+        print(f"warning: {message}", file=sys.stderr)
+    else:
+        _python_show_warning(message, category, filename, lineno, file, line)
+
+
+_python_show_warning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line each."""
     argv = sys.argv[1:] if argv is None else argv
+    warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="neuralab")  # exits itself; usage errors exit 2
     except NeuralabError as error:

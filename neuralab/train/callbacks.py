@@ -33,6 +33,7 @@ class TrainState:
     loss: float = math.nan
     metrics: dict[str, float] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    batch: torch.Tensor | None = None  # the latest training inputs, for post-mortems
     should_stop: bool = False
 
 

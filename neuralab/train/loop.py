@@ -65,7 +65,7 @@ def fit(
             if scheduler is not None and schedule_interval == "step":
                 scheduler.step()
             state.step += 1
-            state.loss = loss.item()
+            state.loss, state.batch = loss.item(), x
             outputs.append(output.detach())
             targets.append(y)
             losses.append(state.loss * len(y))
