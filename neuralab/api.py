@@ -22,7 +22,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import load_data
 from neuralab.errors import NeuralabError, did_you_mean
-from neuralab.report import plot_curves
+from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
     CARD,
     CONFIG,
@@ -115,6 +115,8 @@ def train(
                 title=experiment.name,
                 best_epoch=record.best_epoch,
             )
+        config_text = (run.path / CONFIG).read_text(encoding="utf-8")
+        write_run_report(run.path, card, config_text, model, bundle)
     return Run(run.path, card)
 
 
@@ -223,6 +225,17 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
 def load(run_dir: str | Path) -> Predictor:
     """A trained model from its run directory, ready to `.predict(array)`."""
     return Predictor.load(run_dir)
+
+
+def report(run_dir: str | Path) -> Path:
+    """(Re)write a run's `report.html` from its card, config and weights."""
+    run_dir = Path(run_dir)
+    card = read_card(run_dir)
+    experiment = load_config(run_dir / CONFIG)
+    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    model = Predictor.load(run_dir).model
+    config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
+    return write_run_report(run_dir, card, config_text, model, bundle)
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:

@@ -181,6 +181,12 @@ def predict_command(
         )
 
 
+@app.command("report")
+def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+    """(Re)write a run's self-contained report.html and print its path."""
+    console.print(f"report: {api.report(run_dir)}", soft_wrap=True)
+
+
 @app.command()
 def datasets() -> None:
     """List the datasets an experiment can name in `data.dataset`."""

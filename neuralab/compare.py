@@ -28,6 +28,7 @@ from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.data import load_data
 from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.models import FAMILIES
+from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.runs import NewRunDir, Predictor
 from neuralab.train import Callback, predict_outputs
@@ -127,6 +128,7 @@ def compare(
         }
         comparison = _leaderboard(experiment, runs, folder.path)
         _write(comparison, folder.path)
+        write_comparison_report(folder.path, comparison)
     moved = {
         family: [Run(folder.path / "runs" / r.path.name, r.card) for r in family_runs]
         for family, family_runs in runs.items()

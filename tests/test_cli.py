@@ -35,7 +35,14 @@ def trained(tmp_path, run_cli):
 
 def test_train_writes_the_run_directory_and_prints_its_path(trained, tmp_path, run_cli):
     names = sorted(p.name for p in trained.iterdir())
-    assert names == ["card.json", "config.yaml", "curves.png", "metrics.jsonl", "model.safetensors"]
+    assert names == [
+        "card.json",
+        "config.yaml",
+        "curves.png",
+        "metrics.jsonl",
+        "model.safetensors",
+        "report.html",
+    ]
     assert trained.name.startswith("tiny-")
     card = json.loads((trained / "card.json").read_text())
     assert card["model"]["family"] == "mlp"

@@ -20,6 +20,7 @@ def test_compare_writes_leaderboard_files_and_ranks_models(tmp_path):
         "comparison.png",
         "leaderboard.csv",
         "leaderboard.md",
+        "report.html",
         "runs",
     ]
     assert len(list((comparison.path / "runs").iterdir())) == 6

@@ -1,0 +1,75 @@
+"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, and
+the samples a model got most confidently wrong."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def to_png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def confusion_figure(matrix: list[list[int]], labels: tuple[str, ...]) -> bytes:
+    counts = np.asarray(matrix)
+    size = max(3.5, 0.45 * len(labels) + 1.5)
+    figure, axis = plt.subplots(figsize=(size, size), constrained_layout=True)
+    axis.imshow(counts, cmap="Blues")
+    ticks = range(len(labels))
+    axis.set_xticks(ticks, labels, rotation=90 if len(labels) > 12 else 0)
+    axis.set_yticks(ticks, labels)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    if len(labels) <= 20:
+        threshold = counts.max() / 2
+        for (row, column), value in np.ndenumerate(counts):
+            color = "white" if value > threshold else "black"
+            axis.text(column, row, str(value), ha="center", va="center", color=color, fontsize=8)
+    return to_png(figure)
+
+
+def gradient_norm_figure(norms: dict[str, list[float]]) -> bytes:
+    """One line per layer, input side dark to output side light, log scale."""
+    figure, axis = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(norms)))
+    for (name, values), color in zip(norms.items(), colors, strict=True):
+        axis.plot(range(1, len(values) + 1), np.maximum(values, 1e-30), color=color, label=name)
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("mean gradient norm")
+    if len(norms) <= 12:
+        axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    return to_png(figure)
+
+
+def samples_figure(samples: np.ndarray, captions: list[str], kind: str) -> bytes:
+    """Images as pictures, sequences as line plots, one panel per sample."""
+    columns = min(len(samples), 6)
+    rows = -(-len(samples) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.1 * columns, 2.2 * rows), constrained_layout=True, squeeze=False
+    )
+    for axis in axes.ravel():
+        axis.axis("off")
+    for axis, sample, caption in zip(axes.ravel(), samples, captions, strict=False):
+        if kind == "image":
+            picture = sample[0] if sample.shape[0] == 1 else np.moveaxis(sample[:3], 0, -1)
+            axis.imshow(picture, cmap="gray_r")
+        else:
+            axis.axis("on")
+            for channel in sample:
+                axis.plot(channel, linewidth=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+        axis.set_title(caption, fontsize=8)
+    return to_png(figure)

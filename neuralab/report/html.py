@@ -1,0 +1,226 @@
+"""`report.html`: one self-contained page per run (images embedded, no server, no
+scripts) with what a careful practitioner checks: the config, the data, the curves, the
+errors, the per-class picture, training health, and timing."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuralab.data import DataBundle
+from neuralab.report.figures import confusion_figure, gradient_norm_figure, samples_figure
+from neuralab.train import predict_outputs
+
+NUM_WRONG = 12
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 1080px; margin: 2em auto; padding: 0 1em;
+       color: #1d232a; }
+h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #d0d7de; padding-bottom: 0.2em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; }
+td, th { border: 1px solid #d0d7de; padding: 3px 10px; text-align: right; }
+th { background: #f3f5f7; } td:first-child, th:first-child { text-align: left; }
+pre { background: #f6f8fa; padding: 1em; overflow-x: auto; font-size: 13px; }
+.warning { background: #fff4e5; border-left: 4px solid #f0a030; padding: 0.4em 0.8em; }
+.muted { color: #5b6570; } img { max-width: 100%; }
+"""
+
+
+def image(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def page(title: str, sections: list[str]) -> str:
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>{''.join(sections)}</body></html>\n"
+    )
+
+
+def write_run_report(
+    run_dir: Path, card: dict[str, Any], config_text: str, model: Any, bundle: DataBundle
+) -> Path:
+    """Write `run_dir/report.html` from the card, the config and the test predictions."""
+    output = predict_outputs(model, bundle.x_test)
+    sections = [
+        f"<h1>{html.escape(card['name'])}</h1>"
+        f"<p class='muted'>{card['model']['family']} · {card['task']} · "
+        f"{card['data']['dataset']} · seed {card['seed']}</p>",
+        _summary(card),
+        _data_section(card, bundle),
+    ]
+    curves = run_dir / "curves.png"
+    if curves.is_file():
+        sections.append("<h2>Learning curves</h2>" + image(curves.read_bytes(), "curves"))
+    if card["task"] == "classification":
+        sections.append(_classification_section(card, bundle, output))
+    else:
+        sections.append(_regression_section(card, bundle, output))
+    sections.append(_health_section(card))
+    sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
+    sections.append(
+        f"<h2>Versions</h2><pre>{html.escape(json.dumps(card['versions'], indent=2))}</pre>"
+    )
+    path = run_dir / "report.html"
+    path.write_text(page(f"neuralab: {card['name']}", sections), encoding="utf-8")
+    return path
+
+
+def _summary(card: dict[str, Any]) -> str:
+    rows = [
+        [split, *(f"{v:.4f}" for v in metrics.values())]
+        for split, metrics in card["metrics"].items()
+    ]
+    header = ["split", *card["metrics"]["test"].keys()]
+    timing = [
+        ["train seconds", card["train_seconds"]],
+        ["inference ms per 1,000 samples", card["inference_ms_per_1000"]],
+        ["epochs run (weights kept from)", f"{card['epochs_run']} ({card['best_epoch']})"],
+        ["parameters", f"{card['num_parameters']:,}"],
+    ]
+    return "<h2>Results</h2>" + table(header, rows) + table(["timing", ""], timing)
+
+
+def _data_section(card: dict[str, Any], bundle: DataBundle) -> str:
+    meta = card["data"]
+    rows = [[split, size] for split, size in meta["sizes"].items()]
+    text = (
+        f"<h2>Data</h2><p>{meta['kind']} inputs of shape {tuple(meta['input_shape'])}; "
+        f"standardised with statistics of the training split only.</p>"
+        + table(["split", "samples"], rows)
+    )
+    if card["task"] == "classification":
+        counts = [
+            torch.bincount(y, minlength=len(meta["label_names"])).tolist()
+            for y in (bundle.y_train, bundle.y_val, bundle.y_test)
+        ]
+        balance = [[name, *(c[i] for c in counts)] for i, name in enumerate(meta["label_names"])]
+        text += "<h3>Class balance</h3>" + table(["class", "train", "val", "test"], balance)
+    return text
+
+
+def _classification_section(card: dict[str, Any], bundle: DataBundle, output) -> str:
+    labels = tuple(card["data"]["label_names"])
+    matrix = np.asarray(card["confusion_matrix"])
+    true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
+    rows = []
+    for i, name in enumerate(labels):
+        precision = matrix[i, i] / predicted_counts[i] if predicted_counts[i] else 0.0
+        recall = matrix[i, i] / true_counts[i] if true_counts[i] else 0.0
+        rows.append([name, f"{precision:.3f}", f"{recall:.3f}", int(true_counts[i])])
+    text = "<h2>Test errors</h2>" + image(
+        confusion_figure(card["confusion_matrix"], labels), "confusion matrix"
+    )
+    text += "<h3>Per class</h3>" + table(["class", "precision", "recall", "support"], rows)
+    return text + _confident_mistakes(card, bundle, output, labels)
+
+
+def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
+    probabilities = output.softmax(dim=1)
+    confidence, predicted = probabilities.max(dim=1)
+    wrong = (predicted != bundle.y_test).nonzero().flatten()
+    if len(wrong) == 0:
+        return "<p>No test sample is misclassified.</p>"
+    order = wrong[confidence[wrong].argsort(descending=True)][:NUM_WRONG]
+    captions = [
+        f"#{i}: true {labels[bundle.y_test[i]]}, said {labels[predicted[i]]} ({confidence[i]:.0%})"
+        for i in order.tolist()
+    ]
+    heading = "<h3>Most confidently wrong test samples</h3>"
+    meta = card["data"]
+    raw = bundle.x_test[order].numpy() * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
+    if meta["kind"] == "tabular":
+        names = _feature_names(meta)
+        rows = [[c, *(f"{v:.3g}" for v in r)] for c, r in zip(captions, raw, strict=True)]
+        return heading + table(["sample", *names], rows)
+    return heading + image(samples_figure(raw, captions, meta["kind"]), "mistakes")
+
+
+def _feature_names(meta: dict[str, Any]) -> list[str]:
+    if not meta["features"]:
+        return [f"x{i}" for i in range(meta["input_shape"][0])]
+    names = []
+    for feature in meta["features"]:
+        if feature["kind"] == "numeric":
+            names.append(feature["name"])
+        else:
+            names += [f"{feature['name']}={c}" for c in feature["categories"]]
+    return names
+
+
+def _regression_section(card, bundle: DataBundle, output) -> str:
+    meta = bundle.meta
+    errors = (meta.unscale_targets(output) - meta.unscale_targets(bundle.y_test)).abs().mean(1)
+    worst = errors.argsort(descending=True)[:NUM_WRONG]
+    rows = [[f"#{i}", f"{errors[i]:.4g}"] for i in worst.tolist()]
+    return "<h2>Largest test errors</h2>" + table(["sample", "mean absolute error"], rows)
+
+
+def _health_section(card: dict[str, Any]) -> str:
+    diagnostics = card.get("diagnostics") or {}
+    text = "<h2>Training health</h2>"
+    warnings = diagnostics.get("warnings", [])
+    text += "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in warnings)
+    if not warnings:
+        text += "<p>No warnings: gradients stayed in range, no overfitting signal.</p>"
+    if diagnostics.get("gradient_norms"):
+        text += image(gradient_norm_figure(diagnostics["gradient_norms"]), "gradient norms")
+    return text
+
+
+def write_comparison_report(folder: Path, comparison: Any) -> Path:
+    """Write `folder/report.html`: the leaderboard, the plot, links to each run's report."""
+    leader = comparison.rows[0].model
+    rows = [
+        [
+            row.model,
+            f"{row.mean:.4f} ± {row.std:.4f}",
+            len(row.values),
+            f"{row.train_seconds:.2f}",
+            f"{row.inference_ms_per_1000:.1f}",
+            f"{row.num_parameters:,}",
+            row.verdict(leader),
+        ]
+        for row in comparison.rows
+    ]
+    header = [
+        "model",
+        f"test {comparison.metric}",
+        "seeds",
+        "train s",
+        "infer ms/1k",
+        "params",
+        "vs leader",
+    ]
+    links = "".join(
+        f'<li><a href="runs/{html.escape(run.path.name)}/report.html">'
+        f"{html.escape(run.path.name)}</a></li>"
+        for runs in comparison.runs.values()
+        for run in runs
+    )
+    sections = [
+        f"<h1>{html.escape(folder.name)}</h1>",
+        "<h2>Leaderboard</h2>" + table(header, rows),
+        f"<p>Significance against the leader: {html.escape(comparison.test)}; "
+        "p &lt; 0.05 is marked worse, otherwise tie.</p>",
+        image((folder / "comparison.png").read_bytes(), "comparison"),
+        f"<h2>Runs</h2><ul>{links}</ul>",
+    ]
+    path = folder / "report.html"
+    path.write_text(page(f"neuralab: {folder.name}", sections), encoding="utf-8")
+    return path
