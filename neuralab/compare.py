@@ -322,7 +322,7 @@ def quickstart_experiment() -> Experiment:
             "train": {
                 "epochs": 30,
                 "batch_size": 64,
-                "early_stopping": {"monitor": "val_accuracy", "patience": 8},
+                "early_stopping": {"monitor": "val_loss", "patience": 8},
             },
             "schedule": {"name": "cosine"},
         }
