@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def train(
     *,
     overrides: list[str] | tuple[str, ...] = (),
     out: str | Path = "runs",
-    callbacks: list[Callback] | tuple[Callback, ...] = (),
+    callbacks: Sequence[Callback] = (),
 ) -> Run:
     """Train one experiment and write its run directory.
 
@@ -89,6 +90,7 @@ def train(
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     with NewRunDir(Path(out), experiment.name) as run:
         save_config(run.path / CONFIG, experiment.resolved())
+        model: torch.nn.Module | Baseline
         if is_baseline:
             model, record = _fit_baseline(experiment, task, bundle)
         else:

@@ -165,7 +165,10 @@ BaselineConfig = (
 
 def describe_baselines() -> list[tuple[str, str]]:
     """(family, one-line description) for every classical baseline."""
-    return [(cls.model_fields["family"].default, cls.__doc__.splitlines()[0]) for cls in BASELINES]
+    return [
+        (cls.model_fields["family"].default, (cls.__doc__ or "").splitlines()[0])
+        for cls in BASELINES
+    ]
 
 
 class Baseline:

@@ -6,8 +6,6 @@ A `NeuralabError` becomes `error: <where>: <what> (<hint>)` on stderr and exit c
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import statistics
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -156,29 +155,12 @@ def predict_command(
     """Predict labels (with class probabilities) or values for new samples."""
     predictor = Predictor.load(run_dir)
     prediction = predictor.predict(predictor.read_inputs(input_path))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    if prediction.labels is not None:
-        writer.writerow(["prediction", *(f"p_{name}" for name in predictor.meta.label_names)])
-        for label, probs in zip(prediction.labels, prediction.probabilities, strict=True):
-            writer.writerow([label, *(f"{p:.6f}" for p in probs)])
-    else:
-        values = prediction.values
-        names = (
-            ["prediction"]
-            if values.shape[1] == 1
-            else [f"prediction_{i}" for i in range(values.shape[1])]
-        )
-        writer.writerow(names)
-        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+    text = prediction.to_csv()
     if output is None:
-        sys.stdout.write(buffer.getvalue())
+        sys.stdout.write(text)
     else:
-        output.write_text(buffer.getvalue(), encoding="utf-8")
-        console.print(
-            f"wrote {len(values if prediction.labels is None else prediction.labels)} "
-            f"predictions to {output}"
-        )
+        output.write_text(text, encoding="utf-8")
+        console.print(f"wrote {len(prediction)} predictions to {output}")
 
 
 @app.command("report")
@@ -204,7 +186,7 @@ def models() -> None:
     _print_listing("family", rows)
 
 
-def _options(cls: type) -> str:
+def _options(cls: type[BaseModel]) -> str:
     """`key=default` for every option of a config class."""
     fields = [(name, f.default) for name, f in cls.model_fields.items() if name != "family"]
     return ", ".join(f"{name}={_yaml_value(default)}" for name, default in fields)

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from neuralab.baselines import BASELINES
 from neuralab.data import DataConfig
@@ -23,7 +24,10 @@ from neuralab.tasks import LossName
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
 
 # Every model an experiment can name: the deep families and the classical baselines.
-ModelConfig = Annotated[Union[FAMILIES + BASELINES], Field(discriminator="family")]  # noqa: UP007
+if TYPE_CHECKING:  # the union is built from the registries, which mypy cannot follow
+    ModelConfig = Any
+else:
+    ModelConfig = Annotated[Union[FAMILIES + BASELINES], Field(discriminator="family")]  # noqa: UP007
 
 
 class EarlyStoppingConfig(Strict):
@@ -170,7 +174,7 @@ def _resolve_csv_path(raw: dict[str, Any], base: Path) -> None:
             dataset["csv"] = str((base / path).resolve())
 
 
-def _problem(error: dict[str, Any], raw: dict[str, Any]) -> Problem:
+def _problem(error: ErrorDetails, raw: dict[str, Any]) -> Problem:
     """A pydantic error -> Problem with a dotted key (union tags removed) and a hint."""
     keys, parent = _locate(error["loc"])
     where = ".".join(keys)

@@ -35,7 +35,7 @@ class NeuralabError(Exception):
     """
 
     def __init__(self, where: str, what: str, hint: str = "") -> None:
-        self.problems = (Problem(where, what, hint),)
+        self.problems: tuple[Problem, ...] = (Problem(where, what, hint),)
         super().__init__(str(self.problems[0]))
 
     @classmethod

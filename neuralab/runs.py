@@ -13,7 +13,9 @@ so a failure or interrupt never leaves a half-written run directory behind.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import shutil
 from dataclasses import dataclass
@@ -117,11 +119,36 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 
 @dataclass(frozen=True)
 class Prediction:
-    """Predictions for N samples: label names (classification) or values (regression)."""
+    """Predictions for N samples: label names and class probabilities (classification),
+    or values in the target's units (regression)."""
 
-    labels: list[str] | None
-    probabilities: np.ndarray | None
-    values: np.ndarray | None
+    labels: list[str] | None = None
+    probabilities: np.ndarray | None = None
+    values: np.ndarray | None = None
+    label_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.labels) if self.labels is not None else len(self._values())
+
+    def to_csv(self) -> str:
+        """`prediction,p_<label>...` rows, or `prediction` (`prediction_<i>`) values."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if self.labels is not None and self.probabilities is not None:
+            writer.writerow(["prediction", *(f"p_{name}" for name in self.label_names)])
+            for label, row in zip(self.labels, self.probabilities, strict=True):
+                writer.writerow([label, *(f"{p:.6f}" for p in row)])
+            return buffer.getvalue()
+        values = self._values()
+        width = values.shape[1]
+        writer.writerow(["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)])
+        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+        return buffer.getvalue()
+
+    def _values(self) -> np.ndarray:
+        if self.values is None:
+            raise ValueError("a classification prediction has labels, not values")
+        return self.values
 
 
 class Predictor:
@@ -170,8 +197,8 @@ class Predictor:
         if self.meta.task == "classification":
             probabilities = output.softmax(dim=1).numpy()
             labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]
-            return Prediction(labels, probabilities, None)
-        return Prediction(None, None, self.meta.unscale_targets(output).numpy())
+            return Prediction(labels, probabilities, label_names=self.meta.label_names)
+        return Prediction(values=self.meta.unscale_targets(output).numpy())
 
     def read_inputs(self, path: Path) -> np.ndarray:
         """Samples from a .npy file or a CSV (by column name for models trained on a CSV)."""

@@ -136,11 +136,19 @@ def make_bundle(
 def _chronological_bundle(raw: RawData, *, dataset: str, val: float, test: float) -> DataBundle:
     n = len(raw.x)
     val_start, test_start = round(n * (1 - val - test)), round(n * (1 - test))
-    parts = [(raw.x[a:b], raw.y[a:b]) for a, b in ((0, val_start), (val_start, test_start))]
-    return _scaled_bundle(raw, dataset, *parts, (raw.x[test_start:], raw.y[test_start:]))
+    return _scaled_bundle(
+        raw,
+        dataset,
+        (raw.x[:val_start], raw.y[:val_start]),
+        (raw.x[val_start:test_start], raw.y[val_start:test_start]),
+        (raw.x[test_start:], raw.y[test_start:]),
+    )
 
 
-def _scaled_bundle(raw: RawData, dataset: str, train, val, test) -> DataBundle:
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _scaled_bundle(raw: RawData, dataset: str, train: Split, val: Split, test: Split) -> DataBundle:
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
     sizes = {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
     meta = _fit_meta(raw, dataset, x_train, y_train, sizes)

@@ -43,7 +43,7 @@ class CNN(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        dims = len(input_shape) - 1
+        dims: Literal[1, 2] = 1 if len(input_shape) == 2 else 2
         in_channels, spatial = input_shape[0], list(input_shape[1:])
         blocks = []
         for out_channels in channels:
