@@ -43,6 +43,12 @@ def test_digits_resnet_example_reaches_097(tmp_path):
     assert run.test_metrics["accuracy"] >= 0.97
 
 
+@pytest.mark.slow  # ~18 s with one thread
+def test_adding_lstm_example_solves_the_adding_problem(tmp_path):
+    run = neuralab.train(EXAMPLES / "adding-lstm.yaml", out=tmp_path)
+    assert run.test_metrics["r2"] >= 0.9
+
+
 def test_csv_regression_example_reaches_r2_09(tmp_path):
     run = neuralab.train(EXAMPLES / "csv-regression.yaml", out=tmp_path)
     assert run.test_metrics["r2"] >= 0.9

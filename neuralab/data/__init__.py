@@ -10,17 +10,38 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from neuralab.data.builtin import BlobsConfig, DigitsConfig, MNIST1DConfig, MoonsConfig, SineConfig
+from neuralab.data.builtin import (
+    AddingConfig,
+    BlobsConfig,
+    DigitsConfig,
+    MNIST1DConfig,
+    MoonsConfig,
+    SineConfig,
+)
 from neuralab.data.bundle import DataBundle, DataMeta, Feature, RawData, TaskKind, make_bundle
 from neuralab.data.files import CSVConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
 DatasetConfig = Annotated[
-    DigitsConfig | MNIST1DConfig | MoonsConfig | BlobsConfig | SineConfig | CSVConfig,
+    DigitsConfig
+    | MNIST1DConfig
+    | MoonsConfig
+    | BlobsConfig
+    | SineConfig
+    | AddingConfig
+    | CSVConfig,
     Field(discriminator="name"),
 ]
-DATASETS = (DigitsConfig, MNIST1DConfig, MoonsConfig, BlobsConfig, SineConfig, CSVConfig)
+DATASETS = (
+    DigitsConfig,
+    MNIST1DConfig,
+    MoonsConfig,
+    BlobsConfig,
+    SineConfig,
+    AddingConfig,
+    CSVConfig,
+)
 
 __all__ = [
     "DATASETS",

@@ -136,3 +136,33 @@ class SineConfig(Strict):
             task="regression",
             ordered=True,
         )
+
+
+class AddingConfig(Strict):
+    """The LSTM adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values.
+
+    Each sample is 2 channels x `length` steps: channel 0 holds uniform [0, 1] values,
+    channel 1 a marker that is 1 at exactly two steps, one in each half. The target is
+    the sum of the two marked values, so a model must carry the first one across at least
+    `length / 2` steps. Always predicting the mean (1.0) leaves the variance of a sum of
+    two uniforms, 1/6: that is R^2 = 0, the baseline a model must beat.
+    """
+
+    name: Literal["adding"] = "adding"
+    num_samples: int = Field(2000, ge=20)
+    length: int = Field(100, ge=2)
+
+    def load(self, seed: int) -> RawData:
+        rng = np.random.default_rng(seed)
+        rows, half = np.arange(self.num_samples), self.length // 2
+        values = rng.uniform(0.0, 1.0, size=(self.num_samples, self.length))
+        first = rng.integers(0, half, size=self.num_samples)
+        second = rng.integers(half, self.length, size=self.num_samples)
+        markers = np.zeros_like(values)
+        markers[rows, first] = 1.0
+        markers[rows, second] = 1.0
+        x = np.stack([values, markers], axis=1)  # (N, 2, length)
+        y = (values[rows, first] + values[rows, second])[:, None]  # (N, 1)
+        return RawData(
+            x.astype(np.float32), y.astype(np.float32), kind="sequence", task="regression"
+        )

@@ -13,10 +13,13 @@ from pydantic import Field
 
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.mlp import MLP, MLPConfig
+from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
 
-ModelConfig = Annotated[MLPConfig | CNNConfig | ResNetConfig, Field(discriminator="family")]
-FAMILIES = (MLPConfig, CNNConfig, ResNetConfig)
+ModelConfig = Annotated[
+    MLPConfig | CNNConfig | ResNetConfig | RNNConfig, Field(discriminator="family")
+]
+FAMILIES = (MLPConfig, CNNConfig, ResNetConfig, RNNConfig)
 
 __all__ = [
     "CNN",
@@ -25,6 +28,8 @@ __all__ = [
     "CNNConfig",
     "MLPConfig",
     "ModelConfig",
+    "RNNConfig",
+    "RecurrentNetwork",
     "ResNet",
     "ResNetConfig",
     "describe_models",
@@ -34,6 +39,9 @@ __all__ = [
 def describe_models() -> list[tuple[str, str]]:
     """(family, one-line description) for every registered model family."""
     return [
-        (cls.model_fields["family"].default, sys.modules[cls.__module__].__doc__.splitlines()[0])
+        (
+            cls.model_fields["family"].default,
+            (sys.modules[cls.__module__].__doc__ or "").splitlines()[0],
+        )
         for cls in FAMILIES
     ]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from neuralab.data import DataConfig, load_data
+from neuralab.data.builtin import AddingConfig
 
 
 def bundle_of(dataset, **split):
@@ -77,3 +78,24 @@ def test_blobs_follow_their_parameters():
     bundle = bundle_of({"name": "blobs", "num_samples": 200, "num_features": 5, "num_classes": 4})
     assert bundle.meta.input_shape == (5,)
     assert bundle.meta.num_outputs == 4
+
+
+def test_adding_problem_marks_one_value_in_each_half_and_sums_them():
+    raw = AddingConfig(num_samples=50, length=20).load(seed=0)
+    assert raw.x.shape == (50, 2, 20)
+    values, markers = raw.x[:, 0], raw.x[:, 1]
+    assert ((values >= 0) & (values <= 1)).all()
+    assert (markers[:, :10].sum(axis=1) == 1).all()
+    assert (markers[:, 10:].sum(axis=1) == 1).all()
+    np.testing.assert_allclose(raw.y[:, 0], (values * markers).sum(axis=1), rtol=1e-6)
+
+
+def test_adding_standardisation_keeps_the_markers_readable():
+    # Per-channel standardisation is affine: the marker channel keeps two distinct values.
+    bundle = bundle_of({"name": "adding", "num_samples": 200, "length": 20})
+    assert bundle.meta.task == "regression"
+    assert bundle.meta.input_shape == (2, 20)
+    markers = bundle.x_train[:, 1]
+    high = markers.max()
+    assert torch.unique(markers).numel() == 2
+    assert ((markers == high).sum(dim=1) == 2).all()

@@ -31,6 +31,12 @@ TINY = {
         + 8 * 3
         + 3,
     ),
+    "rnn": (
+        {"family": "rnn", "cell": "lstm", "hidden_size": 8},
+        (1, 8, 8),  # read as 8 rows (steps) of 8 pixels
+        # LSTM: 4 gates x (input weights 8x8 + recurrent 8x8 + two biases of 8); head 8 -> 3
+        4 * (8 * 8 + 8 * 8 + 8 + 8) + 8 * 3 + 3,
+    ),
 }
 ADAPTER = TypeAdapter(ModelConfig)
 
