@@ -7,6 +7,7 @@ or the mean of the hidden states over all steps.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -18,7 +19,7 @@ from neuralab.models.blocks import init_weights
 from neuralab.schema import Strict
 
 Cell = Literal["rnn", "lstm", "gru"]
-_CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+_CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
 class RecurrentNetwork(nn.Module):

@@ -45,7 +45,7 @@ class ResNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        dims = len(input_shape) - 1
+        dims: Literal[1, 2] = 1 if len(input_shape) == 2 else 2
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
         norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
         # The stem has no norm or activation of its own: the first block starts with both.
