@@ -17,6 +17,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy neuralab
 	$(BIN)/python -m pytest
 
 format: $(STAMP)
