@@ -64,3 +64,28 @@ def test_paired_t_test():
     assert _paired_t([0.9, 0.91, 0.92], [0.8, 0.82, 0.79]) < 0.05
     assert _paired_t([0.9, 0.91, 0.92], [0.92, 0.9, 0.91]) > 0.5
     assert _paired_t([0.9, 0.9], [0.9, 0.9]) == 1.0
+
+
+def test_compare_command_prints_the_leaderboard(tmp_path, run_cli):
+    import yaml
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(tiny_experiment(train={"epochs": 1})))
+    code, out, err = run_cli(
+        "compare",
+        str(path),
+        "--models",
+        "logreg,rf,mlp",
+        "--seeds",
+        "1",
+        "--set",
+        "model.hidden_sizes=[8]",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    for family in ("logreg", "random_forest", "mlp"):
+        assert family in out
+    assert "significance: exact McNemar test on the test split" in out
+    code, _, err = run_cli("compare", str(path), "--models", "mlp", "--seeds", "0")
+    assert (code, err.strip()) == (2, "error: --seeds: must be at least 1, got 0")
