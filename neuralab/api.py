@@ -40,7 +40,7 @@ from neuralab.runs import (
 from neuralab.tasks import Classification, Task, make_task, monitor_names
 from neuralab.train import Callback, EarlyStopping, MetricsLog, count_parameters, evaluate, fit
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
-from neuralab.train.loop import predict_outputs
+from neuralab.train.loop import num_batches, predict_outputs
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def _fit_deep(experiment, task, bundle, observers, stopper) -> tuple[torch.nn.Mo
     )
     optimizer = experiment.optim.build(model.parameters())
     epochs, batch_size = experiment.train.epochs, experiment.train.batch_size
-    steps = max(1, -(-len(bundle.x_train) // batch_size))
+    steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
     started = time.perf_counter()

@@ -75,7 +75,7 @@ def compare_command(
         models=models.split(","),
         seeds=seeds,
         out=out,
-        callbacks=[ProgressBar(f"val_{'accuracy' if spec.task != 'regression' else 'loss'}")],
+        callbacks=[ProgressBar("val_loss")],
     )
     _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per model")
 
@@ -228,11 +228,14 @@ _python_show_warning = warnings.showwarning
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line each."""
     argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    if debug:  # accepted anywhere on the line, not only before the verb
+        argv = ["--debug", *(a for a in argv if a != "--debug")]
     warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="neuralab")  # exits itself; usage errors exit 2
     except NeuralabError as error:
-        if "--debug" in argv:
+        if debug:
             raise
         for line in error.lines():
             print(f"error: {line}", file=sys.stderr)

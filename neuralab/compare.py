@@ -128,7 +128,11 @@ def compare(
         }
         comparison = _leaderboard(experiment, runs, folder.path)
         _write(comparison, folder.path)
-        write_comparison_report(folder.path, comparison)
+        write_comparison_report(
+            folder.path,
+            comparison,
+            title=f"{experiment.name}: {len(specs)} models x {seeds} seed(s)",
+        )
     moved = {
         family: [Run(folder.path / "runs" / r.path.name, r.card) for r in family_runs]
         for family, family_runs in runs.items()

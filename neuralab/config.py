@@ -60,7 +60,7 @@ class Experiment(Strict):
     """One experiment: data, model, optimisation and training, all validated up front."""
 
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     task: Literal["classification", "regression"] | None = None
     data: DataConfig
     model: ModelConfig

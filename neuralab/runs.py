@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
-from neuralab.data.files import encode_features, read_csv_columns
+from neuralab.data.files import encode_features, read_csv
 from neuralab.errors import NeuralabError
 from neuralab.train import predict_outputs
 
@@ -200,31 +200,44 @@ class Predictor:
             return Prediction(labels, probabilities, label_names=self.meta.label_names)
         return Prediction(values=self.meta.unscale_targets(output).numpy())
 
-    def read_inputs(self, path: Path) -> np.ndarray:
+    def read_inputs(self, path: str | Path) -> np.ndarray:
         """Samples from a .npy file or a CSV (by column name for models trained on a CSV)."""
+        path = Path(path)
         if not path.is_file():
             raise NeuralabError(str(path), "file not found", "check the path")
         if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
+            try:
+                return np.load(path, allow_pickle=False)
+            except ValueError as error:  # object arrays need pickle, which is never allowed
+                raise NeuralabError(
+                    str(path), f"cannot read: {error}", "save a plain numeric array"
+                ) from None
         if path.suffix != ".csv":
             raise NeuralabError(str(path), f"cannot read '{path.suffix}' files", "use .csv or .npy")
         if self.meta.features:
-            columns = read_csv_columns(path, where=str(path))
-            return encode_features(columns, self.meta.features, source=path.name)
+            return encode_features(read_csv(path, where=str(path)), self.meta.features)
         return _numeric_csv(path)
 
 
 def _numeric_csv(path: Path) -> np.ndarray:
     """A CSV of numbers, one sample per row; a header row is skipped if present."""
-    rows = [line.split(",") for line in path.read_text(encoding="utf-8").splitlines() if line]
-    if rows and not _all_numbers(rows[0]):
+    rows: list[tuple[int, list[str]]] = []
+    with path.open(newline="", encoding="utf-8") as file:
+        reader = csv.reader(file)
+        rows = [(reader.line_num, row) for row in reader if row]
+    if rows and not _all_numbers(rows[0][1]):
         rows = rows[1:]
     if not rows:
         raise NeuralabError(str(path), "no samples", "one sample per row, comma-separated")
-    for line, row in enumerate(rows, start=1):
+    width = len(rows[0][1])
+    for line, row in rows:
+        if len(row) != width:
+            raise NeuralabError(
+                str(path), f"line {line} has {len(row)} values, line {rows[0][0]} has {width}"
+            )
         if not _all_numbers(row):
-            raise NeuralabError(str(path), f"row {line} has a non-numeric value")
-    return np.array(rows, dtype=np.float32)
+            raise NeuralabError(str(path), f"line {line} has a non-numeric value")
+    return np.array([row for _, row in rows], dtype=np.float32)
 
 
 def _all_numbers(row: list[str]) -> bool:

@@ -194,9 +194,12 @@ def test_malformed_yaml_and_missing_file(tmp_path, run_cli):
     )
 
 
-def test_debug_shows_the_traceback(tmp_path, run_cli):
+@pytest.mark.parametrize("position", ["first", "last"])
+def test_debug_shows_the_traceback(tmp_path, run_cli, position):
+    args = ["train", str(write_experiment(tmp_path)), "--set", "optim.x=1"]
+    args = ["--debug", *args] if position == "first" else [*args, "--debug"]
     with pytest.raises(Exception, match="unknown key"):
-        run_cli("--debug", "train", str(write_experiment(tmp_path)), "--set", "optim.x=1")
+        run_cli(*args)
 
 
 def test_failure_during_training_leaves_no_run_directory(tmp_path, run_cli, monkeypatch):
@@ -213,6 +216,26 @@ def test_not_a_run_directory(tmp_path, run_cli):
     code, _, err = run_cli("evaluate", str(tmp_path))
     assert code == 2
     assert err.startswith(f"error: {tmp_path}: not a run directory")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("ragged.csv", "1,2,3\n4,5\n", "line 2 has 2 values, line 1 has 3"),
+        ("words.csv", "a,b\n1,x\n", "line 2 has a non-numeric value"),
+        ("objects.npy", None, "cannot read"),
+        ("x.txt", "1", "cannot read '.txt' files"),
+    ],
+)
+def test_predict_refuses_bad_inputs(trained, tmp_path, run_cli, name, content, message):
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    else:
+        path.write_text(content)
+    code, _, err = run_cli("predict", str(trained), str(path))
+    assert code == 2
+    assert message in err
 
 
 def test_predict_checks_the_input_shape(trained, tmp_path, run_cli):

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from neuralab.errors import NeuralabError
+
 DataKind = Literal["tabular", "image", "sequence"]
 TaskKind = Literal["classification", "regression"]
 
@@ -117,6 +119,21 @@ def make_bundle(
     """Split `raw` (seeded, stratified for classification) and standardise on train only."""
     if raw.ordered:
         return _chronological_bundle(raw, dataset=dataset, val=val, test=test)
+    try:
+        return _shuffled_bundle(
+            raw, dataset=dataset, val=val, test=test, stratify=stratify, seed=seed
+        )
+    except ValueError as error:  # e.g. a class with too few samples to stratify
+        raise NeuralabError(
+            "data.split",
+            f"cannot split {len(raw.x)} samples: {error}",
+            "use larger val/test fractions, more data, or stratify: false",
+        ) from None
+
+
+def _shuffled_bundle(
+    raw: RawData, *, dataset: str, val: float, test: float, stratify: bool, seed: int
+) -> DataBundle:
     labels = raw.y if stratify and raw.task == "classification" else None
     if raw.x_test is None:
         x_rest, x_test, y_rest, y_test = train_test_split(

@@ -2,12 +2,13 @@
 
 Numeric columns are used as they are; categorical columns (any value that is not a
 number) are one-hot encoded with the categories seen in the file. The target column's
-type decides the task unless the experiment states it.
+type decides the task unless the experiment states it. Problems name file lines.
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,32 @@ MAX_INTEGER_CLASSES = 20
 NUMERIC_SHARE = 0.9
 
 
+@dataclass(frozen=True)
+class Table:
+    """A CSV file's columns by header name (values as stripped strings), and the file
+    line each row came from, so errors can point at it."""
+
+    source: str
+    columns: dict[str, list[str]]
+    lines: list[int]
+
+    def check_complete(self, name: str) -> None:
+        """Every value of column `name` must be a finite number."""
+        bad = [
+            line
+            for line, v in zip(self.lines, self.columns[name], strict=True)
+            if not _is_number(v)
+        ]
+        if bad:
+            shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
+            raise NeuralabError(
+                self.source,
+                f"column '{name}' has {len(bad)} missing or non-numeric value(s) at line(s) "
+                f"{shown}",
+                "fill or drop those rows",
+            )
+
+
 class CSVConfig(Strict):
     """A CSV file with a header row; `target` names the column to predict."""
 
@@ -33,70 +60,72 @@ class CSVConfig(Strict):
     target: str
 
     def load(self, seed: int, task: TaskKind | None = None) -> RawData:
-        columns = read_csv_columns(self.csv, where="data.dataset.csv")
-        if self.target not in columns:
+        table = read_csv(self.csv, where="data.dataset.csv")
+        if self.target not in table.columns:
             raise NeuralabError(
                 "data.dataset.target",
                 f"column '{self.target}' not in {self.csv.name}",
-                f"columns: {', '.join(columns)}",
+                f"columns: {', '.join(table.columns)}",
             )
-        target = columns.pop(self.target)
-        if not columns:
+        names = [name for name in table.columns if name != self.target]
+        if not names:
             raise NeuralabError("data.dataset.csv", f"{self.csv.name} has no feature columns")
-        features = tuple(
-            infer_feature(name, values, self.csv.name) for name, values in columns.items()
-        )
-        x = encode_features(columns, features, source=self.csv.name)
-        y, task, label_names = _encode_target(target, self.target, self.csv.name, task)
+        features = tuple(infer_feature(table, name) for name in names)
+        x = encode_features(table, features)
+        y, task, label_names = _encode_target(table, self.target, task)
         return RawData(x, y, kind="tabular", task=task, label_names=label_names, features=features)
 
 
-def read_csv_columns(path: Path, *, where: str) -> dict[str, list[str]]:
-    """The file's columns by header name, values as stripped strings."""
+def read_csv(path: Path, *, where: str) -> Table:
+    """Read a CSV with a header row; ragged rows are refused with their line number."""
     if not path.is_file():
         raise NeuralabError(
             where,
             f"file not found: {path}",
             "check the path; relative paths are read from the experiment file's folder",
         )
+    rows, lines = [], []
     with path.open(newline="", encoding="utf-8") as file:
-        rows = [row for row in csv.reader(file) if row]
+        reader = csv.reader(file)
+        for row in reader:
+            if row:  # blank lines carry no sample
+                rows.append(row)
+                lines.append(reader.line_num)
     if len(rows) < 2:
         raise NeuralabError(where, f"{path.name} is empty", "expected a header row and data rows")
     header = [name.strip() for name in rows[0]]
-    for line, row in enumerate(rows[1:], start=2):
+    for line, row in zip(lines[1:], rows[1:], strict=True):
         if len(row) != len(header):
             raise NeuralabError(
                 where,
                 f"{path.name} line {line} has {len(row)} fields, the header has {len(header)}",
             )
-    return {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+    columns = {name: [row[i].strip() for row in rows[1:]] for i, name in enumerate(header)}
+    return Table(path.name, columns, lines[1:])
 
 
-def infer_feature(name: str, values: list[str], source: str) -> Feature:
+def infer_feature(table: Table, name: str) -> Feature:
     """Numeric if (nearly) every present value parses as a number, else categorical."""
-    present = [v for v in values if v.lower() not in MISSING]
-    if present and sum(map(_is_number, present)) >= NUMERIC_SHARE * len(present):
-        _check_complete(name, values, source)
+    values = table.columns[name]
+    if _mostly_numbers(values):
+        table.check_complete(name)
         return Feature(name, "numeric")
     return Feature(name, "categorical", tuple(sorted(set(values))))
 
 
-def encode_features(
-    columns: dict[str, list[str]], features: tuple[Feature, ...], source: str
-) -> np.ndarray:
-    """Columns as read from a CSV -> float32 matrix; unseen categories encode as all zeros."""
+def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
+    """A table's columns -> float32 matrix; categories unseen in training encode as zeros."""
     blocks = []
     for feature in features:
-        if feature.name not in columns:
+        if feature.name not in table.columns:
             raise NeuralabError(
-                source,
+                table.source,
                 f"column '{feature.name}' is missing",
                 f"the model was trained on: {', '.join(f.name for f in features)}",
             )
-        values = columns[feature.name]
+        values = table.columns[feature.name]
         if feature.kind == "numeric":
-            _check_complete(feature.name, values, source)
+            table.check_complete(feature.name)
             blocks.append(np.array(values, dtype=np.float32)[:, None])
         else:
             index = {c: i for i, c in enumerate(feature.categories)}
@@ -109,9 +138,19 @@ def encode_features(
 
 
 def _encode_target(
-    values: list[str], name: str, source: str, task: TaskKind | None
+    table: Table, name: str, task: TaskKind | None
 ) -> tuple[np.ndarray, TaskKind, tuple[str, ...]]:
-    numeric = all(_is_number(v) for v in values)
+    values = table.columns[name]
+    missing = [line for line, v in zip(table.lines, values, strict=True) if v.lower() in MISSING]
+    if missing:
+        raise NeuralabError(
+            table.source,
+            f"target column '{name}' is empty at line(s) {', '.join(map(str, missing[:10]))}",
+            "drop those rows",
+        )
+    numeric = _mostly_numbers(values)
+    if numeric:
+        table.check_complete(name)
     if task is None:
         few_integers = (
             numeric
@@ -121,8 +160,6 @@ def _encode_target(
         task = "regression" if numeric and not few_integers else "classification"
     if task == "regression":
         if not numeric:
-            if any(_is_number(v) for v in values):  # mostly numbers: name the bad rows
-                _check_complete(name, values, source)
             raise NeuralabError(
                 "task",
                 f"regression needs a numeric target, but column '{name}' holds text",
@@ -135,19 +172,13 @@ def _encode_target(
     return np.array([index[v] for v in values], dtype=np.int64), task, names
 
 
-def _check_complete(name: str, values: list[str], source: str) -> None:
-    bad = [line for line, v in enumerate(values, start=2) if not _is_number(v)]
-    if bad:
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if len(bad) > 10 else "")
-        raise NeuralabError(
-            source,
-            f"column '{name}' has {len(bad)} missing or non-numeric value(s) at line(s) {shown}",
-            "fill or drop those rows",
-        )
+def _mostly_numbers(values: list[str]) -> bool:
+    present = [v for v in values if v.lower() not in MISSING]
+    return bool(present) and sum(map(_is_number, present)) >= NUMERIC_SHARE * len(present)
 
 
 def _is_number(value: str) -> bool:
     try:
-        return np.isfinite(float(value))
+        return bool(np.isfinite(float(value)))
     except ValueError:
         return False

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt, field_validator
 from torch import nn
 
 from neuralab.errors import NeuralabError
@@ -82,13 +82,20 @@ class CNNConfig(Strict):
     """The `model:` section when `family: cnn`."""
 
     family: Literal["cnn"] = "cnn"
-    channels: tuple[int, ...] = Field((32, 64), min_length=1)
+    channels: tuple[PositiveInt, ...] = Field((32, 64), min_length=1)
     kernel_size: int = Field(3, ge=1)
     activation: Activation = "relu"
     batch_norm: bool = True
     pool: Literal["max", "avg", "none"] = "max"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     init: Init = "auto"
+
+    @field_validator("kernel_size")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(f"must be odd so 'same' padding keeps the size, got {value}")
+        return value
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> CNN:
         if len(input_shape) not in (2, 3):

@@ -6,7 +6,7 @@ import math
 from typing import Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 from torch import nn
 
 from neuralab.models.blocks import Activation, Init, init_weights, make_activation
@@ -61,7 +61,7 @@ class MLPConfig(Strict):
     """The `model:` section when `family: mlp`."""
 
     family: Literal["mlp"] = "mlp"
-    hidden_sizes: tuple[int, ...] = (128, 128)
+    hidden_sizes: tuple[PositiveInt, ...] = (128, 128)
     activation: Activation = "relu"
     batch_norm: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)

@@ -183,7 +183,7 @@ def _health_section(card: dict[str, Any]) -> str:
     return text
 
 
-def write_comparison_report(folder: Path, comparison: Any) -> Path:
+def write_comparison_report(folder: Path, comparison: Any, *, title: str) -> Path:
     """Write `folder/report.html`: the leaderboard, the plot, links to each run's report."""
     leader = comparison.rows[0].model
     rows = [
@@ -214,7 +214,7 @@ def write_comparison_report(folder: Path, comparison: Any) -> Path:
         for run in runs
     )
     sections = [
-        f"<h1>{html.escape(folder.name)}</h1>",
+        f"<h1>{html.escape(title)}</h1>",
         "<h2>Leaderboard</h2>" + table(header, rows),
         f"<p>Significance against the leader: {html.escape(comparison.test)}; "
         "p &lt; 0.05 is marked worse, otherwise tie.</p>",
@@ -222,5 +222,5 @@ def write_comparison_report(folder: Path, comparison: Any) -> Path:
         f"<h2>Runs</h2><ul>{links}</ul>",
     ]
     path = folder / "report.html"
-    path.write_text(page(f"neuralab: {folder.name}", sections), encoding="utf-8")
+    path.write_text(page(f"neuralab: {title}", sections), encoding="utf-8")
     return path

@@ -77,7 +77,8 @@ class GradientHealth(Callback):
                 "vanishing",
                 f"gradients vanish: the first layer's gradient norm is {first / last:.1e} x "
                 f"the last layer's at epoch {state.epoch} (use relu instead of sigmoid/tanh, "
-                "add batch_norm, or a residual / LSTM / GRU model)",
+                "add batch_norm, or use residual connections: family resnet; for sequences, "
+                "an lstm or gru cell)",
             )
         growing_loss = state.loss > EXPLODING_LOSS_FACTOR * self._first_loss
         if max(latest) > EXPLODING_NORM or growing_loss:

@@ -43,7 +43,7 @@ def fit(
     """
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
-    state = TrainState(model, optimizer, epochs, _num_batches(len(bundle.x_train), batch_size))
+    state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
     for callback in callbacks:
         callback.on_fit_start(state)
     started = time.perf_counter()
@@ -133,7 +133,7 @@ def batches(
         yield x[index], y[index]
 
 
-def _num_batches(num_samples: int, batch_size: int) -> int:
+def num_batches(num_samples: int, batch_size: int) -> int:
     full, rest = divmod(num_samples, batch_size)
     return full + (1 if rest > 1 or (rest == 1 and num_samples == 1) else 0)
 

@@ -143,12 +143,16 @@ class OneCycleScheduleConfig(Strict):
 
     def build(self, optimizer, *, epochs: int, steps_per_epoch: int):
         max_lr = [group["lr"] * self.max_lr_factor for group in optimizer.param_groups]
+        # momentum is cycled against the rate only where the optimizer has one to cycle
+        defaults = optimizer.defaults
+        has_momentum = "betas" in defaults or defaults.get("momentum", 0) > 0
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=max_lr,
             epochs=epochs,
             steps_per_epoch=steps_per_epoch,
             pct_start=self.pct_start,
+            cycle_momentum=has_momentum,
         )
 
 

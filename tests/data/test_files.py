@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from neuralab.data import DataConfig, load_data
-from neuralab.data.files import CSVConfig, encode_features, read_csv_columns
+from neuralab.data.files import CSVConfig, Table, encode_features, read_csv
 from neuralab.errors import NeuralabError
 
 
@@ -102,7 +102,7 @@ def test_absent_target_lists_the_columns(tmp_path):
 )
 def test_malformed_files(tmp_path, text, message):
     with pytest.raises(NeuralabError, match=message):
-        read_csv_columns(write(tmp_path, text), where="data.dataset.csv")
+        read_csv(write(tmp_path, text), where="data.dataset.csv")
 
 
 def test_missing_file(tmp_path):
@@ -112,7 +112,18 @@ def test_missing_file(tmp_path):
 
 def test_unseen_category_encodes_as_zeros(tmp_path):
     raw = CSVConfig(csv=write(tmp_path, table()), target="label").load(seed=0)
-    encoded = encode_features(
-        {"size": ["1"], "colour": ["purple"], "count": ["2"]}, raw.features, source="new.csv"
-    )
+    new = Table("new.csv", {"size": ["1"], "colour": ["purple"], "count": ["2"]}, [2])
+    encoded = encode_features(new, raw.features)
     assert np.array_equal(encoded, [[1.0, 0.0, 0.0, 0.0, 2.0]])
+
+
+def test_line_numbers_count_blank_lines(tmp_path):
+    text = "a,y\n\n" + "".join(f"{i},{i % 2}\n" for i in range(20)) + "\nx,1\n"
+    with pytest.raises(NeuralabError, match=r"column 'a' .* at line\(s\) 24 "):
+        CSVConfig(csv=write(tmp_path, text), target="y").load(seed=0)
+
+
+def test_empty_target_cells_are_named(tmp_path):
+    text = "a,y\n" + "".join(f"{i},{i * 1.5}\n" for i in range(20)) + "3,\n"
+    with pytest.raises(NeuralabError, match=r"target column 'y' is empty at line\(s\) 22"):
+        CSVConfig(csv=write(tmp_path, text), target="y").load(seed=0)

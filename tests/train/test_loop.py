@@ -7,7 +7,7 @@ import torch
 
 import neuralab
 from neuralab.config import load_config
-from neuralab.train.loop import _num_batches, batches, weight_penalty
+from neuralab.train.loop import batches, num_batches, weight_penalty
 from tests.conftest import tiny_experiment
 
 
@@ -25,7 +25,7 @@ def test_a_last_batch_of_one_is_dropped_for_batch_norm():
     x, y = torch.zeros(9, 1), torch.zeros(9)
     sizes = [len(b[0]) for b in batches(x, y, 4, torch.Generator())]
     assert sizes == [4, 4]
-    assert _num_batches(9, 4) == 2
+    assert num_batches(9, 4) == 2
 
 
 def test_weight_penalty_skips_biases():
@@ -110,3 +110,10 @@ def test_monitor_must_be_a_metric_of_the_task():
     spec = load_config(tiny_experiment(train={"early_stopping": {"monitor": "val_r2"}}))
     with pytest.raises(neuralab.NeuralabError, match="'val_r2' is not a metric this run produces"):
         neuralab.train(spec, out="unused")
+
+
+def test_onecycle_works_with_optimizers_without_momentum(tmp_path):
+    spec = tiny_experiment(
+        optim={"name": "adagrad", "lr": 0.05}, schedule={"name": "onecycle"}, train={"epochs": 4}
+    )
+    assert neuralab.train(spec, out=tmp_path).test_metrics["accuracy"] > 0.3  # chance: 0.1
