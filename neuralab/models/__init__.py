@@ -15,11 +15,13 @@ from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.mlp import MLP, MLPConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
+from neuralab.models.transformer import Transformer, TransformerConfig
 
 ModelConfig = Annotated[
-    MLPConfig | CNNConfig | ResNetConfig | RNNConfig, Field(discriminator="family")
+    MLPConfig | CNNConfig | ResNetConfig | RNNConfig | TransformerConfig,
+    Field(discriminator="family"),
 ]
-FAMILIES = (MLPConfig, CNNConfig, ResNetConfig, RNNConfig)
+FAMILIES = (MLPConfig, CNNConfig, ResNetConfig, RNNConfig, TransformerConfig)
 
 __all__ = [
     "CNN",
@@ -32,6 +34,8 @@ __all__ = [
     "RecurrentNetwork",
     "ResNet",
     "ResNetConfig",
+    "Transformer",
+    "TransformerConfig",
     "describe_models",
 ]
 

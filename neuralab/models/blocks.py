@@ -1,8 +1,10 @@
 """Pieces shared by several model families, written once: activations by name, weight
-initialisation by name, the convolution block and the pre-activation residual block."""
+initialisation by name, the convolution block, the pre-activation residual block and
+positional encodings."""
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -25,32 +27,42 @@ def make_activation(name: Activation) -> nn.Module:
 
 
 def init_weights(model: nn.Module, scheme: Init, activation: Activation) -> None:
-    """Initialise every linear, convolution and recurrent weight in place; biases start at zero.
+    """Initialise every linear, convolution, attention and recurrent weight in place.
 
     `auto` picks He (Kaiming) init for the ReLU family, whose variance it preserves
     (He et al. 2015), and Xavier/Glorot for tanh and sigmoid (Glorot & Bengio 2010).
+    Biases start at zero. Attention's stacked query/key/value projection is treated as a
+    linear weight; this also gives each layer of an `nn.TransformerEncoder` its own draw,
+    where PyTorch's deep copies of one layer would all start alike.
     """
     if scheme == "auto":
         scheme = "kaiming" if activation in ("relu", "leaky_relu", "gelu") else "xavier"
-    nonlinearity: Literal["relu", "leaky_relu"] = (
-        "leaky_relu" if activation == "leaky_relu" else "relu"
-    )
     for module in model.modules():
         if isinstance(module, nn.RNNBase):
             _init_recurrent(module)
-        if not isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
-            continue
-        if scheme == "kaiming":
-            nn.init.kaiming_normal_(module.weight, nonlinearity=nonlinearity)
-        elif scheme == "xavier":
-            gain = nn.init.calculate_gain(activation if activation != "gelu" else "relu")
-            nn.init.xavier_uniform_(module.weight, gain=gain)
-        elif scheme == "orthogonal":
-            nn.init.orthogonal_(module.weight)
-        else:
-            nn.init.normal_(module.weight, std=0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.MultiheadAttention) and module.in_proj_weight is not None:
+            _init_matrix(module.in_proj_weight, scheme, activation)
+            if module.in_proj_bias is not None:
+                nn.init.zeros_(module.in_proj_bias)
+        elif isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
+            _init_matrix(module.weight, scheme, activation)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
+def _init_matrix(weight: torch.Tensor, scheme: Init, activation: Activation) -> None:
+    if scheme == "kaiming":
+        nonlinearity: Literal["relu", "leaky_relu"] = (
+            "leaky_relu" if activation == "leaky_relu" else "relu"
+        )
+        nn.init.kaiming_normal_(weight, nonlinearity=nonlinearity)
+    elif scheme == "xavier":
+        gain = nn.init.calculate_gain(activation if activation != "gelu" else "relu")
+        nn.init.xavier_uniform_(weight, gain=gain)
+    elif scheme == "orthogonal":
+        nn.init.orthogonal_(weight)
+    else:
+        nn.init.normal_(weight, std=0.02)
 
 
 def _init_recurrent(module: nn.RNNBase) -> None:
@@ -160,3 +172,41 @@ class ResidualBlock(nn.Module):
         out = self.conv1(activated)
         out = self.conv2(self.dropout(self.act2(self.norm2(out))))
         return out + skip
+
+
+class PositionalEncoding(nn.Module):
+    """Adds position information to a batch of token embeddings (B, T, d_model).
+
+    `sinusoidal` adds fixed sines and cosines of geometrically spaced wavelengths
+    (Vaswani et al. 2017): no parameters, and nearby positions get similar codes.
+    `learned` adds a trained vector per position, initialised small (std 0.02) as in
+    BERT and ViT (Dosovitskiy et al. 2021).
+
+    Args:
+        d_model: Width of each token embedding.
+        max_len: Most tokens a sequence may have.
+        kind: `sinusoidal` or `learned`.
+    """
+
+    table: torch.Tensor  # the sinusoidal codes, a buffer
+
+    def __init__(
+        self, d_model: int, max_len: int, kind: Literal["sinusoidal", "learned"] = "sinusoidal"
+    ) -> None:
+        super().__init__()
+        self.learned: nn.Parameter | None = None
+        if kind == "learned":
+            self.learned = nn.Parameter(torch.zeros(1, max_len, d_model))
+            nn.init.trunc_normal_(self.learned, std=0.02)
+            return
+        position = torch.arange(max_len, dtype=torch.float32)[:, None]
+        frequency = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        table = torch.zeros(1, max_len, d_model)
+        table[0, :, 0::2] = torch.sin(position * frequency)
+        table[0, :, 1::2] = torch.cos(position * frequency)[:, : d_model // 2]
+        # Not saved with the weights: it is a function of the shape alone.
+        self.register_buffer("table", table, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        codes = self.learned if self.learned is not None else self.table
+        return x + codes[:, : x.shape[1]]

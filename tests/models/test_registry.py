@@ -37,6 +37,26 @@ TINY = {
         # LSTM: 4 gates x (input weights 8x8 + recurrent 8x8 + two biases of 8); head 8 -> 3
         4 * (8 * 8 + 8 * 8 + 8 + 8) + 8 * 3 + 3,
     ),
+    "transformer": (
+        {
+            "family": "transformer",
+            "d_model": 8,
+            "num_heads": 2,
+            "num_layers": 1,
+            "dim_feedforward": 16,
+            "patch_size": 4,
+            "dropout": 0.0,
+        },
+        (1, 8, 8),  # four 4x4 patches of 16 pixels
+        # patch embedding 16 -> 8; [CLS] token 8; sinusoidal positions have no parameters;
+        # layer: q/k/v 3x(8x8 + 8), output 8x8 + 8, feed-forward 8->16->8, two LayerNorms;
+        # final LayerNorm; head 8 -> 3
+        (16 * 8 + 8)
+        + 8
+        + (3 * (8 * 8 + 8) + (8 * 8 + 8) + (8 * 16 + 16) + (16 * 8 + 8) + 2 * 2 * 8)
+        + 2 * 8
+        + (8 * 3 + 3),
+    ),
 }
 ADAPTER = TypeAdapter(ModelConfig)
 
