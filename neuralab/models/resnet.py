@@ -7,10 +7,10 @@ stage after the first opens with a stride-2 block while the spatial size is at l
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, PositiveInt, field_validator
 from torch import nn
 
 from neuralab.errors import NeuralabError
@@ -90,7 +90,7 @@ class ResNetConfig(Strict):
 
     family: Literal["resnet"] = "resnet"
     stem_channels: int = Field(32, ge=1)
-    stages: tuple[Annotated[int, Field(ge=1)], ...] = Field((32, 64), min_length=1)
+    stages: tuple[PositiveInt, ...] = Field((32, 64), min_length=1)
     blocks_per_stage: int = Field(2, ge=1)
     kernel_size: int = Field(3, ge=1)
     activation: Activation = "relu"
@@ -101,9 +101,7 @@ class ResNetConfig(Strict):
     @classmethod
     def _odd(cls, value: int) -> int:
         if value % 2 == 0:
-            raise ValueError(
-                f"kernel_size must be odd so that a block keeps its input's size, but got {value}"
-            )
+            raise ValueError(f"must be odd so that a block keeps its input's size, got {value}")
         return value
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> ResNet:

@@ -7,6 +7,7 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 
 import neuralab
+from neuralab.config import load_config
 from neuralab.errors import NeuralabError
 from neuralab.models import ModelConfig, ResNet
 from neuralab.models.blocks import ResidualBlock
@@ -71,8 +72,16 @@ def test_refuses_tabular_data():
 
 
 def test_even_kernel_size_is_rejected():
-    with pytest.raises(ValidationError, match="kernel_size must be odd"):
+    with pytest.raises(ValidationError, match="must be odd"):
         ADAPTER.validate_python({**SPEC, "kernel_size": 4})
+
+
+def test_config_errors_name_the_key():
+    spec = {"family": "resnet", "kernel_size": 4, "stages": [16, 0]}
+    with pytest.raises(NeuralabError) as error:
+        load_config({"data": {"dataset": "digits"}, "model": spec})
+    where = {problem.where for problem in error.value.problems}
+    assert where == {"model.kernel_size", "model.stages.1"}
 
 
 def test_learns_digits_well_above_chance(tmp_path):
