@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,11 +22,12 @@ import torch
 from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
-from neuralab.data import load_data
+from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
     CARD,
+    CHECKPOINTS,
     CONFIG,
     CURVES,
     METRICS,
@@ -36,11 +38,13 @@ from neuralab.runs import (
     save_json,
     save_json_lines,
     save_model,
+    unfinished_runs,
 )
 from neuralab.tasks import Classification, Task, make_task, monitor_names
 from neuralab.train import Callback, EarlyStopping, MetricsLog, count_parameters, evaluate, fit
-from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
-from neuralab.train.loop import num_batches, predict_outputs
+from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingWarning
+from neuralab.train.loop import Checkpointing, num_batches, predict_outputs
+from neuralab.train.state import latest_checkpoint, stop_on_signals
 
 
 @dataclass(frozen=True)
@@ -83,46 +87,93 @@ def train(
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
+    prepared = _prepare(experiment)  # every data and config error before any file is written
+    with NewRunDir(Path(out), experiment.name) as run:
+        save_config(run.path / CONFIG, experiment.resolved())
+        card = _train_into(run.path, experiment, prepared, callbacks, resume=None)
+    return Run(run.path, card)
+
+
+def resume(run_dir: str | Path, *, callbacks: Sequence[Callback] = ()) -> Run:
+    """Continue an interrupted or killed run from its newest valid checkpoint.
+
+    The result equals an uninterrupted run's: same weights, bit for bit, on the same
+    machine and versions. Damaged checkpoints are skipped with a `TrainingWarning` saying
+    why; with none valid this fails rather than silently starting again.
+    """
+    run = NewRunDir.reopen(Path(run_dir))
+    experiment = load_config(run.path / CONFIG)
+    _, saved, skipped = latest_checkpoint(run.path / CHECKPOINTS)
+    for line in skipped:
+        warnings.warn(line, TrainingWarning, stacklevel=2)
+    prepared = _prepare(experiment)
+    with run:
+        card = _train_into(run.path, experiment, prepared, callbacks, resume=saved)
+    return Run(run.path, card)
+
+
+def latest_unfinished(out: str | Path = "runs") -> Path:
+    """The newest interrupted run under `out`, for `neuralab resume` without a path."""
+    partials = unfinished_runs(Path(out))
+    if not partials:
+        raise NeuralabError(
+            str(out), "no interrupted run to resume", "pass the run folder, or --out where it lives"
+        )
+    return partials[0]
+
+
+def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
     torch.manual_seed(experiment.seed)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
     task = make_task(bundle.meta, experiment.train.loss)
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
-    with NewRunDir(Path(out), experiment.name) as run:
-        save_config(run.path / CONFIG, experiment.resolved())
-        model: torch.nn.Module | Baseline
-        if is_baseline:
-            model, record = _fit_baseline(experiment, task, bundle)
-        else:
-            health = GradientHealth()
-            observers = [
-                NonFiniteGuard(),
-                health,
-                MetricsLog(run.path / METRICS),
-                *([stopper] if stopper else []),
-                *callbacks,
-            ]
-            model, record = _fit_deep(experiment, task, bundle, observers, stopper)
-            record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
-        card = _card(experiment, model, task, bundle, record)
-        save_model(run.path, model)
-        save_json(run.path / CARD, card)
-        if is_baseline:
-            save_json_lines(run.path / METRICS, record.history)
-        else:
-            plot_curves(
-                record.history,
-                task.main_metric,
-                run.path / CURVES,
-                title=experiment.name,
-                best_epoch=record.best_epoch,
-            )
-        config_text = (run.path / CONFIG).read_text(encoding="utf-8")
-        write_run_report(run.path, card, config_text, model, bundle)
-    return Run(run.path, card)
+    return bundle, task, stopper
 
 
-def _fit_deep(experiment, task, bundle, observers, stopper) -> tuple[torch.nn.Module, FitRecord]:
+def _train_into(
+    run_dir: Path,
+    experiment: Experiment,
+    prepared: tuple[DataBundle, Task, EarlyStopping | None],
+    callbacks: Sequence[Callback],
+    *,
+    resume: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
+    bundle, task, stopper = prepared
+    model: torch.nn.Module | Baseline
+    if isinstance(experiment.model, BASELINES):
+        model, record = _fit_baseline(experiment, task, bundle)
+        save_json_lines(run_dir / METRICS, record.history)
+    else:
+        health = GradientHealth()
+        observers = [
+            NonFiniteGuard(),
+            health,
+            MetricsLog(run_dir / METRICS),
+            *([stopper] if stopper else []),
+            *callbacks,
+        ]
+        model, record = _fit_deep(experiment, task, bundle, observers, stopper, run_dir, resume)
+        record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
+        plot_curves(
+            record.history,
+            task.main_metric,
+            run_dir / CURVES,
+            title=experiment.name,
+            best_epoch=record.best_epoch,
+        )
+    card = _card(experiment, model, task, bundle, record)
+    save_model(run_dir, model)
+    save_json(run_dir / CARD, card)
+    config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
+    write_run_report(run_dir, card, config_text, model, bundle)
+    return card
+
+
+def _fit_deep(
+    experiment, task, bundle, observers, stopper, run_dir: Path, resume: dict[str, Any] | None
+) -> tuple[torch.nn.Module, FitRecord]:
     model = experiment.model.build(
         input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
     )
@@ -131,25 +182,34 @@ def _fit_deep(experiment, task, bundle, observers, stopper) -> tuple[torch.nn.Mo
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
-    started = time.perf_counter()
-    state = fit(
-        model,
-        task,
-        bundle,
-        optimizer=optimizer,
-        scheduler=scheduler,
-        schedule_interval=experiment.schedule.interval,
-        epochs=epochs,
-        batch_size=batch_size,
-        seed=experiment.seed,
-        grad_clip=experiment.train.grad_clip,
-        l1=reg.l1,
-        l2=reg.l2,
-        input_noise=reg.input_noise,
-        callbacks=observers,
-    )
+    with stop_on_signals() as stop:
+        checkpointing = Checkpointing(
+            run_dir / CHECKPOINTS,
+            every=experiment.train.checkpoint_every,
+            keep=experiment.train.keep_checkpoints,
+            stop=stop,
+        )
+        state = fit(
+            model,
+            task,
+            bundle,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            schedule_interval=experiment.schedule.interval,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=experiment.seed,
+            grad_clip=experiment.train.grad_clip,
+            l1=reg.l1,
+            l2=reg.l2,
+            input_noise=reg.input_noise,
+            callbacks=observers,
+            checkpointing=checkpointing,
+            resume=resume,
+        )
     best = stopper.best_epoch if stopper else None
-    return model, FitRecord(state.history, state.epoch, best, time.perf_counter() - started)
+    seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
+    return model, FitRecord(state.history, state.epoch, best, seconds)
 
 
 def _fit_baseline(experiment, task, bundle) -> tuple[Baseline, FitRecord]:

@@ -46,6 +46,8 @@ class TrainConfig(Strict):
     loss: LossName = "auto"
     early_stopping: EarlyStoppingConfig | None = None
     grad_clip: float | None = Field(None, gt=0.0)
+    checkpoint_every: int | None = Field(None, ge=1)
+    keep_checkpoints: int = Field(2, ge=1)
 
 
 class RegularizationConfig(Strict):

@@ -34,6 +34,7 @@ from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
 from neuralab.errors import NeuralabError
 from neuralab.train import predict_outputs
+from neuralab.train.loop import TrainingInterrupted
 
 CARD = "card.json"
 WEIGHTS = "model.safetensors"
@@ -41,34 +42,65 @@ ESTIMATOR = "model.skops"
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
+CHECKPOINTS = "checkpoints"
 
 
 class NewRunDir:
     """A run directory under construction.
 
-    Inside `with NewRunDir(out, name) as run:` files go to `run.path`, a hidden scratch
-    folder; on success it is renamed to `out/<name>-<timestamp>` (and `run.path` follows),
-    on any failure, Ctrl-C included, it is removed.
+    Inside `with NewRunDir(out, name) as run:` files go to `run.path`, a hidden
+    `.<name>-<timestamp>.partial` folder; on success it is renamed to
+    `out/<name>-<timestamp>` (and `run.path` follows). On failure it is removed, except
+    when training was interrupted with its state checkpointed: then it stays for
+    `neuralab resume`. A reopened (resumed) partial folder is never removed.
     """
 
-    def __init__(self, out: Path, name: str) -> None:
-        self.out, self.name = Path(out), name
-        self.stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        self.path = self.out / f".{name}-{self.stamp}.partial"
+    def __init__(self, out: Path, name: str, *, existing: Path | None = None) -> None:
+        self.out, self.existing = Path(out), existing
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.final_name = f"{name}-{stamp}"
+        self.path = existing or self.out / f".{self.final_name}.partial"
+        if existing is not None:
+            self.final_name = existing.name.removeprefix(".").removesuffix(".partial")
+
+    @classmethod
+    def reopen(cls, partial: Path) -> NewRunDir:
+        if not (partial.name.startswith(".") and partial.name.endswith(".partial")):
+            raise NeuralabError(
+                str(partial),
+                "not an unfinished run",
+                "resume a hidden .<name>-<time>.partial folder",
+            )
+        return cls(partial.parent, "", existing=partial)
 
     def __enter__(self) -> NewRunDir:
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.path = _unique(self.path)
-        self.path.mkdir()
+        if self.existing is None:
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.path = _unique(self.path)
+            self.path.mkdir()
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         if exc_type is not None:
-            shutil.rmtree(self.path, ignore_errors=True)
+            if self.existing is None and not _resumable(exc, self.path):
+                shutil.rmtree(self.path, ignore_errors=True)
             return
-        final = _unique(self.out / f"{self.name}-{self.stamp}")
+        final = _unique(self.out / self.final_name)
         self.path.rename(final)
         self.path = final
+
+
+def _resumable(error: BaseException | None, path: Path) -> bool:
+    """Interrupted with a checkpoint saved: keep the folder so the run can resume."""
+    return isinstance(error, TrainingInterrupted) and (path / "checkpoints").is_dir()
+
+
+def unfinished_runs(out: Path) -> list[Path]:
+    """Partial run folders under `out` that hold checkpoints, newest first."""
+    if not out.is_dir():
+        return []
+    partials = [p for p in out.glob(".*.partial") if (p / "checkpoints").is_dir()]
+    return sorted(partials, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
 def _unique(path: Path) -> Path:

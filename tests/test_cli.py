@@ -37,6 +37,7 @@ def test_train_writes_the_run_directory_and_prints_its_path(trained, tmp_path, r
     names = sorted(p.name for p in trained.iterdir())
     assert names == [
         "card.json",
+        "checkpoints",
         "config.yaml",
         "curves.png",
         "metrics.jsonl",

@@ -80,10 +80,16 @@ class EarlyStopping(Callback):
         return is_improvement(self.monitor, value, self.best + shift)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_weights": self.best_weights,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.best_weights = state.get("best_weights")
 
 
 class MetricsLog(Callback):
@@ -91,12 +97,24 @@ class MetricsLog(Callback):
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lines = 0
 
     def on_epoch_end(self, state: TrainState) -> None:
         record = {"epoch": state.epoch, "step": state.step, **state.metrics}
         record["lr"] = state.optimizer.param_groups[0]["lr"]
         with self.path.open("a", encoding="utf-8") as file:
             file.write(json.dumps(record) + "\n")
+        self.lines += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lines": self.lines}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Drop lines written after the checkpoint, so a resumed log has no duplicates."""
+        self.lines = state["lines"]
+        if self.path.is_file():
+            kept = self.path.read_text(encoding="utf-8").splitlines(keepends=True)[: self.lines]
+            self.path.write_text("".join(kept), encoding="utf-8")
 
 
 class ProgressBar(Callback):

@@ -139,12 +139,15 @@ class GradientHealth(Callback):
             "warned": sorted(self._warned),
             "first_loss": self._first_loss,
             "best_val": [self._best_val_loss, self._best_val_epoch, self._train_loss_at_best],
+            "epoch_sums": self._epoch_sums,
+            "epoch_count": self._epoch_count,
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.norms, self.messages = state["norms"], state["messages"]
         self._warned, self._first_loss = set(state["warned"]), state["first_loss"]
         self._best_val_loss, self._best_val_epoch, self._train_loss_at_best = state["best_val"]
+        self._epoch_sums, self._epoch_count = state["epoch_sums"], state["epoch_count"]
 
 
 class NonFiniteGuard(Callback):

@@ -7,17 +7,65 @@ indexing the tensors with a seeded permutation: no per-sample Python on the hot 
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from neuralab.data import DataBundle
+from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
 from neuralab.train.callbacks import Callback, TrainState
+from neuralab.train.state import StopFlag, save_checkpoint
 
 EVAL_BATCH_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often `fit` saves its full state, and the flag that asks it to stop.
+
+    Checkpoints are written every `every` steps (if set) and at every epoch end.
+    """
+
+    directory: Path
+    every: int | None = None
+    keep: int = 2
+    stop: StopFlag | None = None
+
+
+class TrainingInterrupted(NeuralabError):
+    """SIGINT/SIGTERM arrived: the state was checkpointed and training stopped."""
+
+
+@dataclass
+class EpochProgress:
+    """How far the current epoch got: its batch order and what the done batches produced
+    (kept so a resumed epoch reports the same train metrics)."""
+
+    permutation: torch.Tensor
+    next_batch: int = 0
+    outputs: list[torch.Tensor] = field(default_factory=list)
+    targets: list[torch.Tensor] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+
+    def remaining(
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for index in batch_indices(self.permutation, batch_size, start=self.next_batch):
+            self.next_batch += 1
+            yield x[index], y[index]
+
+    def record(self, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+        self.outputs.append(output.detach())
+        self.targets.append(target)
+        self.losses.append(loss * len(target))
 
 
 def fit(
@@ -36,21 +84,27 @@ def fit(
     l2: float = 0.0,
     input_noise: float = 0.0,
     callbacks: Sequence[Callback] = (),
+    checkpointing: Checkpointing | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> TrainState:
     """Train `model` on `bundle`'s training split, validating every epoch.
 
-    The test split is never read here: model selection sees only train and val.
+    The test split is never read here: model selection sees only train and val. Given
+    `resume` (a checkpoint's state), training continues exactly where it stopped, to the
+    same weights an uninterrupted run reaches.
     """
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
+    progress = _restore(resume, state, order, scheduler, callbacks) if resume else None
+    seconds_before = resume["seconds"] if resume else 0.0
     for callback in callbacks:
         callback.on_fit_start(state)
-    started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    started = time.perf_counter() - seconds_before
+    while state.epoch < epochs and not state.should_stop:
+        progress = progress or EpochProgress(torch.randperm(len(bundle.x_train), generator=order))
         model.train()
-        outputs, targets, losses = [], [], []
-        for x, y in batches(bundle.x_train, bundle.y_train, batch_size, order):
+        for x, y in progress.remaining(bundle.x_train, bundle.y_train, batch_size):
             output, loss = train_step(
                 model,
                 task,
@@ -62,33 +116,149 @@ def fit(
                 l2=l2,
                 input_noise=input_noise,
             )
-            if scheduler is not None and schedule_interval == "step":
-                scheduler.step()
+            _advance(scheduler, schedule_interval, "step")
             state.step += 1
             state.loss, state.batch = loss.item(), x
-            outputs.append(output.detach())
-            targets.append(y)
-            losses.append(state.loss * len(y))
+            progress.record(output, y, state.loss)
             for callback in callbacks:
                 callback.on_step_end(state)
-        if scheduler is not None and schedule_interval == "epoch":
-            scheduler.step()
-        state.epoch = epoch
-        train_output, train_target = torch.cat(outputs), torch.cat(targets)
-        state.metrics = {
-            "train_loss": sum(losses) / len(train_target),
-            **{f"train_{k}": v for k, v in task.metrics(train_output, train_target).items()},
-            **{f"val_{k}": v for k, v in evaluate(model, task, bundle.x_val, bundle.y_val).items()},
-            "seconds": time.perf_counter() - started,
-        }
-        state.history.append({"epoch": epoch, **state.metrics})
+            if checkpointing is not None:
+                _checkpoint_step(
+                    checkpointing,
+                    state,
+                    order,
+                    scheduler,
+                    progress,
+                    callbacks,
+                    time.perf_counter() - started,
+                )
+        _advance(scheduler, schedule_interval, "epoch")
+        state.epoch += 1
+        state.metrics = _epoch_metrics(model, task, bundle, progress, time.perf_counter() - started)
+        state.history.append({"epoch": state.epoch, **state.metrics})
+        progress = None
         for callback in callbacks:
             callback.on_epoch_end(state)
-        if state.should_stop:
-            break
+        if checkpointing is not None:
+            _save(
+                checkpointing,
+                state,
+                order,
+                scheduler,
+                None,
+                callbacks,
+                time.perf_counter() - started,
+            )
     for callback in callbacks:
         callback.on_fit_end(state)
     return state
+
+
+def _advance(scheduler, interval: str, boundary: str) -> None:
+    """Step the LR schedule at the boundary (batch or epoch) it is defined on."""
+    if scheduler is not None and interval == boundary:
+        scheduler.step()
+
+
+def _epoch_metrics(
+    model, task: Task, bundle: DataBundle, progress: EpochProgress, seconds: float
+) -> dict[str, float]:
+    train_output, train_target = torch.cat(progress.outputs), torch.cat(progress.targets)
+    return {
+        "train_loss": sum(progress.losses) / len(train_target),
+        **{f"train_{k}": v for k, v in task.metrics(train_output, train_target).items()},
+        **{f"val_{k}": v for k, v in evaluate(model, task, bundle.x_val, bundle.y_val).items()},
+        "seconds": seconds,
+    }
+
+
+def _checkpoint_step(
+    checkpointing: Checkpointing,
+    state: TrainState,
+    order,
+    scheduler,
+    progress: EpochProgress,
+    callbacks,
+    seconds: float,
+) -> None:
+    """Save when a step checkpoint is due or a stop was asked for; then honour the stop."""
+    stop = checkpointing.stop is not None and checkpointing.stop.requested
+    due = checkpointing.every is not None and state.step % checkpointing.every == 0
+    if stop or due:
+        _save(checkpointing, state, order, scheduler, progress, callbacks, seconds)
+    if stop:
+        raise TrainingInterrupted(
+            str(checkpointing.directory.parent),
+            f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved",
+            f"resume with: neuralab resume {checkpointing.directory.parent}",
+        )
+
+
+def _save(
+    checkpointing: Checkpointing,
+    state: TrainState,
+    order: torch.Generator,
+    scheduler,
+    progress: EpochProgress | None,
+    callbacks,
+    seconds: float,
+) -> None:
+    snapshot = {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "order": order.get_state(),
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+        },
+        "epoch": state.epoch,
+        "step": state.step,
+        "loss": state.loss,
+        "metrics": state.metrics,
+        "history": state.history,
+        "seconds": seconds,
+        "progress": None
+        if progress is None
+        else {
+            "permutation": progress.permutation,
+            "next_batch": progress.next_batch,
+            "outputs": progress.outputs,
+            "targets": progress.targets,
+            "losses": progress.losses,
+        },
+        # by class name: a resumed run may bring different stateless observers
+        "callbacks": {
+            type(c).__name__: c.state_dict() for c in callbacks if hasattr(c, "state_dict")
+        },
+    }
+    save_checkpoint(checkpointing.directory, state.step, snapshot, keep=checkpointing.keep)
+
+
+def _restore(
+    saved: dict[str, Any],
+    state: TrainState,
+    order: torch.Generator,
+    scheduler,
+    callbacks: Sequence[Callback],
+) -> EpochProgress | None:
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(saved["scheduler"])
+    rng = saved["rng"]
+    torch.set_rng_state(rng["torch"])
+    order.set_state(rng["order"])
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    state.epoch, state.step, state.loss = saved["epoch"], saved["step"], saved["loss"]
+    state.metrics, state.history = saved["metrics"], saved["history"]
+    for callback in callbacks:
+        if type(callback).__name__ in saved["callbacks"]:
+            callback.load_state_dict(saved["callbacks"][type(callback).__name__])  # type: ignore[attr-defined]
+    progress = saved["progress"]
+    return None if progress is None else EpochProgress(**progress)
 
 
 def train_step(
@@ -118,18 +288,26 @@ def train_step(
     return output, loss
 
 
-def batches(
-    x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Shuffled mini-batches by tensor indexing.
+def batch_indices(
+    permutation: torch.Tensor, batch_size: int, *, start: int = 0
+) -> Iterator[torch.Tensor]:
+    """Index tensors of consecutive batches of `permutation`, from batch number `start`.
 
     A last batch of one sample is dropped: batch norm cannot normalise a single sample.
     """
-    permutation = torch.randperm(len(x), generator=generator)
-    for start in range(0, len(x), batch_size):
-        index = permutation[start : start + batch_size]
-        if len(index) == 1 and len(x) > 1:
+    n = len(permutation)
+    for first in range(start * batch_size, n, batch_size):
+        index = permutation[first : first + batch_size]
+        if len(index) == 1 and n > 1:
             return
+        yield index
+
+
+def batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Shuffled mini-batches by tensor indexing, in an order drawn from `generator`."""
+    for index in batch_indices(torch.randperm(len(x), generator=generator), batch_size):
         yield x[index], y[index]
 
 

@@ -59,7 +59,13 @@ def test_early_stopping_state_round_trips():
     play(stopper, [1.0, 0.5, 0.7])
     restored = EarlyStopping("val_loss", patience=3)
     restored.load_state_dict(stopper.state_dict())
-    assert restored.state_dict() == {"best": 0.5, "best_epoch": 2, "wait": 1}
+    saved = restored.state_dict()
+    assert {k: saved[k] for k in ("best", "best_epoch", "wait")} == {
+        "best": 0.5,
+        "best_epoch": 2,
+        "wait": 1,
+    }
+    assert saved["best_weights"].keys() == {"weight", "bias"}
 
 
 def test_metrics_log_writes_one_json_line_per_epoch(tmp_path):
