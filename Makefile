@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test format clean
+.PHONY: demo test chaos format clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy neuralab
 	$(BIN)/python -m pytest
+
+# Kill training and checkpoint writes at many more random points than `make test` does.
+chaos: $(STAMP)
+	NEURALAB_CHAOS_KILLS=20 NEURALAB_CHAOS_WRITE_KILLS=50 $(BIN)/python -m pytest \
+		tests/train/test_resume.py tests/train/test_checkpoint_writes.py -k "sigkill or catches"
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -182,31 +182,36 @@ def _fit_deep(
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
-    with stop_on_signals() as stop:
-        checkpointing = Checkpointing(
-            run_dir / CHECKPOINTS,
-            every=experiment.train.checkpoint_every,
-            keep=experiment.train.keep_checkpoints,
-            stop=stop,
-        )
-        state = fit(
-            model,
-            task,
-            bundle,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            schedule_interval=experiment.schedule.interval,
-            epochs=epochs,
-            batch_size=batch_size,
-            seed=experiment.seed,
-            grad_clip=experiment.train.grad_clip,
-            l1=reg.l1,
-            l2=reg.l2,
-            input_noise=reg.input_noise,
-            callbacks=observers,
-            checkpointing=checkpointing,
-            resume=resume,
-        )
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(experiment.train.deterministic or previous)
+    try:
+        with stop_on_signals() as stop:
+            checkpointing = Checkpointing(
+                run_dir / CHECKPOINTS,
+                every=experiment.train.checkpoint_every,
+                keep=experiment.train.keep_checkpoints,
+                stop=stop,
+            )
+            state = fit(
+                model,
+                task,
+                bundle,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                schedule_interval=experiment.schedule.interval,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=experiment.seed,
+                grad_clip=experiment.train.grad_clip,
+                l1=reg.l1,
+                l2=reg.l2,
+                input_noise=reg.input_noise,
+                callbacks=observers,
+                checkpointing=checkpointing,
+                resume=resume,
+            )
+    finally:
+        torch.use_deterministic_algorithms(previous)
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
     return model, FitRecord(state.history, state.epoch, best, seconds)
@@ -277,6 +282,7 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
             "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
             "python": platform.python_version(),
+            "platform": platform.platform(),
         },
     }
     if isinstance(task, Classification):

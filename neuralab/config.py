@@ -48,6 +48,8 @@ class TrainConfig(Strict):
     grad_clip: float | None = Field(None, gt=0.0)
     checkpoint_every: int | None = Field(None, ge=1)
     keep_checkpoints: int = Field(2, ge=1)
+    # torch.use_deterministic_algorithms: errors on ops without a deterministic kernel
+    deterministic: bool = False
 
 
 class RegularizationConfig(Strict):

@@ -117,3 +117,13 @@ def test_onecycle_works_with_optimizers_without_momentum(tmp_path):
         optim={"name": "adagrad", "lr": 0.05}, schedule={"name": "onecycle"}, train={"epochs": 4}
     )
     assert neuralab.train(spec, out=tmp_path).test_metrics["accuracy"] > 0.3  # chance: 0.1
+
+
+def test_deterministic_mode_gives_the_same_weights(tmp_path):
+    spec = tiny_experiment(train={"epochs": 2, "deterministic": True})
+    first = neuralab.train(spec, out=tmp_path)
+    second = neuralab.train(spec, out=tmp_path)
+    weights = [(run.path / "model.safetensors").read_bytes() for run in (first, second)]
+    assert weights[0] == weights[1]
+    assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards
+    assert "platform" in first.card["versions"]
