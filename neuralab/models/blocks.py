@@ -5,10 +5,13 @@ positional encodings."""
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
+from pydantic import AfterValidator, Field
 from torch import nn
+
+from neuralab.errors import NeuralabError
 
 Activation = Literal["relu", "leaky_relu", "tanh", "sigmoid", "gelu"]
 Init = Literal["auto", "kaiming", "xavier", "orthogonal", "normal"]
@@ -210,3 +213,24 @@ class PositionalEncoding(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         codes = self.learned if self.learned is not None else self.table
         return x + codes[:, : x.shape[1]]
+
+
+def require_sequence_or_image(family: str, input_shape: tuple[int, ...]) -> None:
+    """Refuse tabular data, naming the family and pointing to the MLP."""
+    if len(input_shape) not in (2, 3):
+        raise NeuralabError(
+            "model.family",
+            f"{family} needs image (C, H, W) or sequence (C, L) inputs, but this data has "
+            f"shape {input_shape}",
+            "use family: mlp for tabular data",
+        )
+
+
+def _must_be_odd(value: int) -> int:
+    if value % 2 == 0:
+        raise ValueError(f"must be odd so 'same' padding keeps the size, got {value}")
+    return value
+
+
+# A convolution kernel size that "same" padding (kernel // 2 each side) can preserve.
+OddKernelSize = Annotated[int, Field(ge=1), AfterValidator(_must_be_odd)]

@@ -8,11 +8,17 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt
 from torch import nn
 
-from neuralab.errors import NeuralabError
-from neuralab.models.blocks import Activation, Init, conv_block, init_weights
+from neuralab.models.blocks import (
+    Activation,
+    Init,
+    OddKernelSize,
+    conv_block,
+    init_weights,
+    require_sequence_or_image,
+)
 from neuralab.schema import Strict
 
 
@@ -83,28 +89,15 @@ class CNNConfig(Strict):
 
     family: Literal["cnn"] = "cnn"
     channels: tuple[PositiveInt, ...] = Field((32, 64), min_length=1)
-    kernel_size: int = Field(3, ge=1)
+    kernel_size: OddKernelSize = 3
     activation: Activation = "relu"
     batch_norm: bool = True
     pool: Literal["max", "avg", "none"] = "max"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     init: Init = "auto"
 
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"must be odd so 'same' padding keeps the size, got {value}")
-        return value
-
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> CNN:
-        if len(input_shape) not in (2, 3):
-            raise NeuralabError(
-                "model.family",
-                f"cnn needs image (C, H, W) or sequence (C, L) inputs, but this data has "
-                f"shape {input_shape}",
-                "use family: mlp for tabular data",
-            )
+        require_sequence_or_image("cnn", input_shape)
         model = CNN(
             input_shape,
             self.channels,

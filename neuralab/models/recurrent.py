@@ -14,8 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from neuralab.errors import NeuralabError
-from neuralab.models.blocks import init_weights
+from neuralab.models.blocks import init_weights, require_sequence_or_image
 from neuralab.schema import Strict
 
 Cell = Literal["rnn", "lstm", "gru"]
@@ -99,13 +98,7 @@ class RNNConfig(Strict):
     readout: Literal["last", "mean"] = "last"
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> RecurrentNetwork:
-        if len(input_shape) not in (2, 3):
-            raise NeuralabError(
-                "model.family",
-                f"rnn needs sequence (C, L) or image (C, H, W) inputs, but this data has "
-                f"shape {input_shape}",
-                "use family: mlp for tabular data",
-            )
+        require_sequence_or_image("rnn", input_shape)
         model = RecurrentNetwork(
             input_shape,
             self.hidden_size,

@@ -10,11 +10,18 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, PositiveInt
 from torch import nn
 
-from neuralab.errors import NeuralabError
-from neuralab.models.blocks import Activation, Init, ResidualBlock, init_weights, make_activation
+from neuralab.models.blocks import (
+    Activation,
+    Init,
+    OddKernelSize,
+    ResidualBlock,
+    init_weights,
+    make_activation,
+    require_sequence_or_image,
+)
 from neuralab.schema import Strict
 
 
@@ -92,26 +99,13 @@ class ResNetConfig(Strict):
     stem_channels: int = Field(32, ge=1)
     stages: tuple[PositiveInt, ...] = Field((32, 64), min_length=1)
     blocks_per_stage: int = Field(2, ge=1)
-    kernel_size: int = Field(3, ge=1)
+    kernel_size: OddKernelSize = 3
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     init: Init = "auto"
 
-    @field_validator("kernel_size")
-    @classmethod
-    def _odd(cls, value: int) -> int:
-        if value % 2 == 0:
-            raise ValueError(f"must be odd so that a block keeps its input's size, got {value}")
-        return value
-
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> ResNet:
-        if len(input_shape) not in (2, 3):
-            raise NeuralabError(
-                "model.family",
-                f"resnet needs image (C, H, W) or sequence (C, L) inputs, but this data has "
-                f"shape {input_shape}",
-                "use family: mlp for tabular data",
-            )
+        require_sequence_or_image("resnet", input_shape)
         model = ResNet(
             input_shape,
             self.stem_channels,

@@ -14,7 +14,12 @@ from pydantic import Field, model_validator
 from torch import nn
 
 from neuralab.errors import NeuralabError
-from neuralab.models.blocks import Init, PositionalEncoding, init_weights
+from neuralab.models.blocks import (
+    Init,
+    PositionalEncoding,
+    init_weights,
+    require_sequence_or_image,
+)
 from neuralab.schema import Strict
 
 
@@ -130,13 +135,7 @@ class TransformerConfig(Strict):
         return self
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> Transformer:
-        if len(input_shape) not in (2, 3):
-            raise NeuralabError(
-                "model.family",
-                f"transformer needs sequence (C, L) or image (C, H, W) inputs, but this data "
-                f"has shape {input_shape}",
-                "use family: mlp for tabular data",
-            )
+        require_sequence_or_image("transformer", input_shape)
         if len(input_shape) == 3 and any(side % self.patch_size for side in input_shape[1:]):
             sides = input_shape[1:]
             divisors = [p for p in range(1, min(sides) + 1) if not any(s % p for s in sides)]

@@ -64,7 +64,7 @@ def test_lstm_starts_remembering_with_orthogonal_recurrent_weights():
 
 
 def test_refuses_tabular_data():
-    with pytest.raises(NeuralabError, match="rnn needs sequence") as error:
+    with pytest.raises(NeuralabError, match="rnn needs image") as error:
         build((5,))
     assert error.value.problems[0].where == "model.family"
 

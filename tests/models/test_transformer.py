@@ -73,7 +73,7 @@ def test_every_layer_starts_with_its_own_attention_weights():
 
 
 def test_refuses_tabular_data():
-    with pytest.raises(NeuralabError, match="transformer needs sequence") as error:
+    with pytest.raises(NeuralabError, match="transformer needs image") as error:
         build((5,))
     assert error.value.problems[0].where == "model.family"
 
