@@ -1,0 +1,55 @@
+"""Any saved run loads back from its card alone (no config file) and predicts consistently."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import neuralab
+
+CASES = {
+    "mlp": ({"family": "mlp", "hidden_sizes": [8]}, "digits"),
+    "cnn": ({"family": "cnn", "channels": [4]}, "digits"),
+    "resnet": (
+        {"family": "resnet", "stem_channels": 4, "stages": [4], "blocks_per_stage": 1},
+        "digits",
+    ),
+    "rnn": ({"family": "rnn", "cell": "gru", "hidden_size": 8}, "sine"),
+    "transformer": (
+        {
+            "family": "transformer",
+            "d_model": 8,
+            "num_heads": 2,
+            "num_layers": 1,
+            "dim_feedforward": 16,
+            "patch_size": 4,
+        },
+        "digits",
+    ),
+}
+
+
+def test_every_family_has_a_load_case():
+    from neuralab.models import FAMILIES
+
+    assert {cls.model_fields["family"].default for cls in FAMILIES} == set(CASES)
+
+
+@pytest.mark.parametrize("family", sorted(CASES))
+def test_load_rebuilds_the_model_without_the_config_file(tmp_path, family):
+    spec, dataset = CASES[family]
+    run = neuralab.train(
+        {"name": family, "data": {"dataset": dataset}, "model": spec, "train": {"epochs": 1}},
+        out=tmp_path,
+    )
+    (run.path / "config.yaml").unlink()  # the card alone must be enough
+    predictor = neuralab.load(run.path)
+    shape = tuple(run.card["data"]["input_shape"])
+    x = np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
+    prediction = predictor.predict(x)
+    assert len(prediction) == 4
+    again = neuralab.load(run.path).predict(x)
+    if prediction.labels is not None:
+        np.testing.assert_array_equal(prediction.probabilities, again.probabilities)
+    else:
+        np.testing.assert_array_equal(prediction.values, again.values)
