@@ -124,18 +124,28 @@ def _print_leaderboard(comparison: Comparison, *, title: str) -> None:
 
 @app.command("train")
 def train_command(
-    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    experiment: Annotated[
+        Path | None, typer.Argument(help="Experiment YAML file (omit with --resume).")
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override a key, e.g. --set optim.lr=0.01 (repeatable)."),
     ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue an interrupted run's folder.")
+    ] = None,
     out: Out = Path("runs"),
 ) -> None:
-    """Train one experiment; print its test metrics and run directory."""
-    spec = load_config(experiment, set_ or [])
-    stopping = spec.train.early_stopping
-    progress = ProgressBar(stopping.monitor if stopping else "val_loss")
-    run = api.train(spec, out=out, callbacks=[progress])
+    """Train one experiment (or --resume one); print its test metrics and run directory."""
+    if resume is not None:
+        run = api.resume(resume, callbacks=[ProgressBar("val_loss")])
+    elif experiment is None:
+        raise NeuralabError("train", "no experiment file given", "neuralab train EXPERIMENT.yaml")
+    else:
+        spec = load_config(experiment, set_ or [])
+        stopping = spec.train.early_stopping
+        progress = ProgressBar(stopping.monitor if stopping else "val_loss")
+        run = api.train(spec, out=out, callbacks=[progress])
     _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
     console.print(f"run: {run.path}", soft_wrap=True)
 

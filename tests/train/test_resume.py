@@ -163,3 +163,14 @@ def test_sigkill_at_random_points_then_resume_is_byte_identical(tmp_path, refere
     assert resumed.returncode == 0, errors.decode()
     [done] = [p for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert (done / "model.safetensors").read_bytes() == reference[0]
+
+
+def test_train_dash_dash_resume_and_resume_without_a_path(tmp_path, reference, run_cli):
+    with pytest.raises(neuralab.NeuralabError):
+        neuralab.train(SPEC, out=tmp_path, callbacks=[InterruptAt(7)])
+    code, out, err = run_cli("train", "--resume", str(partial_of(tmp_path)))
+    assert code == 0, err
+    [done] = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert (done / "model.safetensors").read_bytes() == reference[0]
+    code, _, err = run_cli("resume", "--out", str(tmp_path))
+    assert (code, err.split(" (")[0]) == (2, f"error: {tmp_path}: no interrupted run to resume")
