@@ -1,8 +1,10 @@
 """Transformer encoder: token embedding, positions, pre-norm self-attention layers, a linear head.
 
-Sequences (C, L) are L tokens of C features; images (C, H, W) are cut into non-overlapping
-square patches, each one token (ViT, Dosovitskiy et al. 2021). The head reads a learned
-[CLS] token (Devlin et al. 2019) or the mean of all tokens.
+Inputs are cut into non-overlapping patches, each one token (ViT, Dosovitskiy et al. 2021):
+an image (C, H, W) into `patch_size` x `patch_size` squares, a sequence (C, L) into windows
+of `patch_size` consecutive steps. Left unset, `patch_size` is 4 for images and 1 for
+sequences (every step its own token of C features, as before sequences were patched). The
+head reads a learned [CLS] token (Devlin et al. 2019) or the mean of all tokens.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, model_validator
 from torch import nn
 
 from neuralab.errors import NeuralabError
@@ -37,7 +39,8 @@ class Transformer(nn.Module):
         activation: Nonlinearity of the feed-forward blocks.
         positional: `sinusoidal` (fixed) or `learned` position codes.
         pooling: `cls` reads a learned extra token, `mean` averages all tokens.
-        patch_size: Side of the square patches an image is cut into; must divide H and W.
+        patch_size: Side of the square patches an image is cut into, or steps in each window
+            of a sequence; must divide H and W, or L. None: 4 for images, 1 for sequences.
     """
 
     def __init__(
@@ -53,16 +56,17 @@ class Transformer(nn.Module):
         activation: Literal["relu", "gelu"] = "gelu",
         positional: Literal["sinusoidal", "learned"] = "sinusoidal",
         pooling: Literal["cls", "mean"] = "cls",
-        patch_size: int = 4,
+        patch_size: int | None = None,
     ) -> None:
         super().__init__()
-        self.patch_size = patch_size if len(input_shape) == 3 else None
-        if self.patch_size is None:
-            num_tokens, token_features = input_shape[1], input_shape[0]
-        else:
-            channels, height, width = input_shape
-            num_tokens = (height // patch_size) * (width // patch_size)
-            token_features = channels * patch_size * patch_size
+        channels, *sides = input_shape
+        if patch_size is None:
+            patch_size = 4 if len(sides) == 2 else 1
+        self.patch_size = patch_size
+        num_tokens, token_features = 1, channels
+        for side in sides:  # each axis is cut into side / patch_size steps of patch_size
+            num_tokens *= side // patch_size
+            token_features *= patch_size
         self.embed = nn.Linear(token_features, d_model)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d_model)) if pooling == "cls" else None
         self.position = PositionalEncoding(
@@ -87,10 +91,14 @@ class Transformer(nn.Module):
         self.head = nn.Linear(d_model, num_outputs)
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, L) -> (B, L, C); (B, C, H, W) -> (B, patches, C * p * p), row by row."""
-        if self.patch_size is None:
-            return x.transpose(1, 2)
+        """(B, C, L) -> (B, L / p, C * p); (B, C, H, W) -> (B, patches, C * p * p), row by row.
+
+        Each token holds its patch channel by channel, so with p = 1 a sequence token is the
+        C values of one step.
+        """
         p = self.patch_size
+        if x.dim() == 3:
+            return x.unfold(2, p, p).transpose(1, 2).flatten(2)  # (B, L/p, C, p) -> C * p
         patches = x.unfold(2, p, p).unfold(3, p, p)  # (B, C, H/p, W/p, p, p)
         return patches.permute(0, 2, 3, 1, 4, 5).flatten(3).flatten(1, 2)
 
@@ -120,7 +128,9 @@ class TransformerConfig(Strict):
     activation: Literal["relu", "gelu"] = "gelu"
     positional: Literal["sinusoidal", "learned"] = "sinusoidal"
     pooling: Literal["cls", "mean"] = "cls"
-    patch_size: int = Field(4, ge=1)
+    # null: 4 for images, 1 for sequences (one step per token, as before sequences could be
+    # patched). Must divide H and W, or L.
+    patch_size: PositiveInt | None = None
     # Xavier, as in the original Transformer and PyTorch's own attention layers; it also
     # learned digits faster here than He init (`auto` with gelu).
     init: Init = "xavier"
@@ -136,12 +146,15 @@ class TransformerConfig(Strict):
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> Transformer:
         require_sequence_or_image("transformer", input_shape)
-        if len(input_shape) == 3 and any(side % self.patch_size for side in input_shape[1:]):
-            sides = input_shape[1:]
+        sides = input_shape[1:]
+        # the module's default, resolved here so that it is checked like a chosen size
+        patch_size = self.patch_size or (4 if len(sides) == 2 else 1)
+        if any(side % patch_size for side in sides):
             divisors = [p for p in range(1, min(sides) + 1) if not any(s % p for s in sides)]
+            what = "the sequence length" if len(sides) == 1 else "the image size"
             raise NeuralabError(
                 "model.patch_size",
-                f"{self.patch_size} does not divide the image size {sides[0]}x{sides[1]}",
+                f"{patch_size} does not divide {what} {'x'.join(map(str, sides))}",
                 f"use one of {', '.join(map(str, divisors))}",
             )
         model = Transformer(
@@ -155,7 +168,7 @@ class TransformerConfig(Strict):
             activation=self.activation,
             positional=self.positional,
             pooling=self.pooling,
-            patch_size=self.patch_size,
+            patch_size=patch_size,
         )
         init_weights(model, self.init, self.activation)
         return model

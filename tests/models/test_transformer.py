@@ -1,4 +1,4 @@
-"""Transformer: tokens from sequences and image patches, positions, pooling, and learning."""
+"""Transformer: tokens from sequence windows and image patches, positions, pooling, learning."""
 
 from __future__ import annotations
 
@@ -22,9 +22,22 @@ def build(input_shape, num_outputs=3, **spec) -> Transformer:
 
 
 def test_sequences_are_length_tokens_of_channel_features():
-    model = build((2, 40))
+    model = build((2, 40))  # patch_size unset: one step per token, as images get 4x4
     x = torch.randn(4, 2, 40)
+    assert model.tokens(x).shape == (4, 40, 2)
     assert torch.equal(model.tokens(x)[:, 7], x[:, :, 7])
+    assert model(x).shape == (4, 3)
+    assert build((1, 8, 8)).tokens(torch.randn(4, 1, 8, 8)).shape == (4, 4, 16)
+
+
+def test_sequences_are_cut_into_windows_of_consecutive_steps():
+    model = build((2, 40), patch_size=5)
+    x = torch.randn(4, 2, 40)
+    tokens = model.tokens(x)
+    assert tokens.shape == (4, 8, 2 * 5)
+    # token 3 is steps 15-19, channel by channel
+    assert torch.equal(tokens[:, 3], x[:, :, 15:20].flatten(1))
+    assert torch.equal(tokens[:, 3, :5], x[:, 0, 15:20])
     assert model(x).shape == (4, 3)
 
 
@@ -83,6 +96,18 @@ def test_patch_size_must_divide_the_image():
         build((1, 8, 8), patch_size=3)
     assert error.value.problems[0].where == "model.patch_size"
     assert "use one of 1, 2, 4, 8" in str(error.value)
+
+
+def test_patch_size_must_divide_the_sequence():
+    with pytest.raises(NeuralabError, match="3 does not divide the sequence length 40") as error:
+        build((2, 40), patch_size=3)
+    assert error.value.problems[0].where == "model.patch_size"
+    assert "use one of 1, 2, 4, 5, 8, 10, 20, 40" in str(error.value)
+
+
+def test_the_default_image_patch_size_is_checked_too():
+    with pytest.raises(NeuralabError, match="4 does not divide the image size 6x6"):
+        build((1, 6, 6))
 
 
 def test_heads_must_divide_the_width():
