@@ -37,8 +37,9 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any], *, keep: 
     """Write `state` as `directory/step-<step>` atomically; keep the newest `keep`."""
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{PREFIX}{step:09d}"
+    for leftover in directory.glob(".*"):  # debris of writes or deletes that were killed
+        shutil.rmtree(leftover, ignore_errors=True)
     temporary = directory / f".{final.name}.tmp-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir()
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _encode(state, tensors, "t")
@@ -51,12 +52,21 @@ def save_checkpoint(directory: Path, step: int, state: dict[str, Any], *, keep: 
     _write_synced(temporary / MANIFEST, json.dumps({"sha256": sums}).encode())
     _fsync(temporary)
     if final.exists():  # a resumed run re-saving the same step
-        shutil.rmtree(final)
+        _remove(final)
     os.replace(temporary, final)
     _fsync(directory)
     for old in checkpoints(directory)[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
+
+
+def _remove(checkpoint: Path) -> None:
+    """Delete a checkpoint so that a kill mid-way never leaves a half-deleted one under a
+    valid name: rename it out of sight first (atomic), then delete the files."""
+    doomed = checkpoint.with_name(f".{checkpoint.name}.deleting-{os.getpid()}")
+    os.replace(checkpoint, doomed)
+    _fsync(checkpoint.parent)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def checkpoints(directory: Path) -> list[Path]:
