@@ -283,6 +283,7 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
             "scikit-learn": sklearn.__version__,
             "python": platform.python_version(),
             "platform": platform.platform(),
+            "torch_threads": torch.get_num_threads(),  # results are identical per thread count
         },
     }
     if isinstance(task, Classification):

@@ -32,6 +32,7 @@ from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.runs import NewRunDir, Predictor
 from neuralab.train import Callback, predict_outputs
+from neuralab.train.loop import TrainingInterrupted
 
 # Short names accepted by `--models`, beside every family's own name.
 ALIASES = {
@@ -111,17 +112,7 @@ def compare(
     with NewRunDir(Path(out), f"{experiment.name}-compare") as folder:
         runs = {
             spec.family: [
-                train(
-                    experiment.model_copy(
-                        update={
-                            "model": spec,
-                            "seed": experiment.seed + s,
-                            "name": f"{spec.family}-seed{experiment.seed + s}",
-                        }
-                    ),
-                    out=folder.path / "runs",
-                    callbacks=callbacks,
-                )
+                _train_one(experiment, spec, experiment.seed + s, folder.path, callbacks)
                 for s in range(seeds)
             ]
             for spec in specs
@@ -145,6 +136,25 @@ def compare(
         comparison.rows,
         moved,
     )
+
+
+def _train_one(
+    experiment: Experiment, spec: Any, seed: int, folder: Path, callbacks: Sequence[Callback]
+) -> Run:
+    name = f"{spec.family}-seed{seed}"
+    try:
+        return train(
+            experiment.model_copy(update={"model": spec, "seed": seed, "name": name}),
+            out=folder / "runs",
+            callbacks=callbacks,
+        )
+    except TrainingInterrupted:
+        # a comparison is not resumable: its unfinished folder goes, so say so plainly
+        raise TrainingInterrupted(
+            "compare",
+            f"interrupted while training {name}; nothing was kept",
+            "run the comparison again",
+        ) from None
 
 
 def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:

@@ -89,3 +89,21 @@ def test_compare_command_prints_the_leaderboard(tmp_path, run_cli):
     assert "significance: exact McNemar test on the test split" in out
     code, _, err = run_cli("compare", str(path), "--models", "mlp", "--seeds", "0")
     assert (code, err.strip()) == (2, "error: --seeds: must be at least 1, got 0")
+
+
+def test_interrupting_a_comparison_keeps_nothing_and_says_so(tmp_path):
+    import os
+    import signal
+
+    from neuralab.train import Callback
+
+    class Interrupt(Callback):
+        def on_step_end(self, state):
+            if state.step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(neuralab.NeuralabError, match="interrupted while training mlp-seed0"):
+        neuralab.compare(
+            tiny_experiment(), models=["mlp"], seeds=1, out=tmp_path, callbacks=[Interrupt()]
+        )
+    assert list(tmp_path.iterdir()) == []
