@@ -258,12 +258,23 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 _python_show_warning = warnings.showwarning
 
 
+def _global_options_first(argv: list[str]) -> tuple[list[str], bool]:
+    """Move `--debug` and `--threads N` before the verb, so they work anywhere on the line."""
+    front, rest, items = [], [], iter(argv)
+    for arg in items:
+        if arg == "--debug" or arg.startswith("--threads="):
+            front.append(arg)
+        elif arg == "--threads":
+            front += [arg, next(items, "")]
+        else:
+            rest.append(arg)
+    return [*front, *rest], "--debug" in front
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the app, turning user errors into one line each."""
     argv = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in argv
-    if debug:  # accepted anywhere on the line, not only before the verb
-        argv = ["--debug", *(a for a in argv if a != "--debug")]
+    argv, debug = _global_options_first(argv)
     warnings.showwarning = _show_warning
     try:
         app(args=argv, prog_name="neuralab")  # exits itself; usage errors exit 2

@@ -261,3 +261,16 @@ def test_quickstart_prints_a_leaderboard(tmp_path, run_cli, monkeypatch):
     assert "significance: exact McNemar test" in out
     [folder] = tmp_path.iterdir()
     assert len(list((folder / "runs").iterdir())) == 3
+
+
+def test_threads_option_anywhere(run_cli):
+    import torch
+
+    code, _, _ = run_cli("models", "--threads", "2")
+    assert code == 0
+    assert torch.get_num_threads() == 2
+    code, _, _ = run_cli("--threads=1", "datasets")
+    assert code == 0
+    assert torch.get_num_threads() == 1
+    code, _, err = run_cli("datasets", "--threads", "0")
+    assert code == 2
