@@ -7,6 +7,7 @@ the same `DataBundle`. Both end in the same run directory and card.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 import warnings
@@ -24,6 +25,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.models import AutoEncoderConfig
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
     CARD,
@@ -125,7 +127,16 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
 def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
     torch.manual_seed(experiment.seed)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
-    task = make_task(bundle.meta, experiment.train.loss)
+    reconstruction = isinstance(experiment.model, AutoEncoderConfig)
+    if reconstruction:  # the target is the input; the labels stay for the report
+        bundle = dataclasses.replace(
+            bundle,
+            y_train=bundle.x_train,
+            y_val=bundle.x_val,
+            y_test=bundle.x_test,
+            labels_test=bundle.y_test,
+        )
+    task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     return bundle, task, stopper
@@ -301,7 +312,7 @@ def report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     experiment = load_config(run_dir / CONFIG)
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    bundle, _, _ = _prepare(experiment)
     model = Predictor.load(run_dir).model
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     return write_run_report(run_dir, card, config_text, model, bundle)
@@ -313,6 +324,5 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     read_card(run_dir)  # a clear error if this is not a run directory
     experiment = load_config(run_dir / CONFIG)
     predictor = Predictor.load(run_dir)
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
-    task = make_task(bundle.meta, experiment.train.loss)
+    bundle, task, _ = _prepare(experiment)
     return evaluate(predictor.model, task, bundle.x_test, bundle.y_test)

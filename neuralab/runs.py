@@ -152,12 +152,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 @dataclass(frozen=True)
 class Prediction:
     """Predictions for N samples: label names and class probabilities (classification),
-    or values in the target's units (regression)."""
+    values in the target's units (regression), or, with `reconstruction`, one anomaly
+    score per sample: its mean squared reconstruction error in standardised units."""
 
     labels: list[str] | None = None
     probabilities: np.ndarray | None = None
     values: np.ndarray | None = None
     label_names: tuple[str, ...] = ()
+    reconstruction: bool = False
 
     def __len__(self) -> int:
         return len(self.labels) if self.labels is not None else len(self._values())
@@ -172,6 +174,10 @@ class Prediction:
                 writer.writerow([label, *(f"{p:.6f}" for p in row)])
             return buffer.getvalue()
         values = self._values()
+        if self.reconstruction:
+            writer.writerow(["anomaly_score"])
+            writer.writerows([[f"{v:.6g}"] for v in values])
+            return buffer.getvalue()
         width = values.shape[1]
         writer.writerow(["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)])
         writer.writerows([[f"{v:.6g}" for v in row] for row in values])
@@ -226,6 +232,11 @@ class Predictor:
 
     def predict(self, x: np.ndarray) -> Prediction:
         output = self.outputs(x)
+        if self.card["task"] == "reconstruction":
+            x = np.asarray(x, dtype=np.float32)
+            scaled = self.meta.scale_inputs(x.reshape(len(x), *self.meta.input_shape))
+            errors = (output - scaled).pow(2).flatten(1).mean(dim=1)
+            return Prediction(values=errors.numpy(), reconstruction=True)
         if self.meta.task == "classification":
             probabilities = output.softmax(dim=1).numpy()
             labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]

@@ -89,11 +89,39 @@ class Regression:
         }
 
 
-Task = Classification | Regression
+@dataclass(frozen=True)
+class Reconstruction:
+    """The target is the (standardised) input itself: MSE loss; MSE and MAE per value.
+
+    Errors are in standardised units, so they compare across datasets and pixels.
+    """
+
+    name: str = "reconstruction"
+    metric_names: tuple[str, ...] = ("mse", "mae")
+    main_metric: str = "mse"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(output, target)
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return {
+            "mse": F.mse_loss(output, target).item(),
+            "mae": F.l1_loss(output, target).item(),
+        }
 
 
-def make_task(meta: DataMeta, loss: LossName = "auto") -> Task:
-    """The task the data implies, with the loss the config asks for."""
+Task = Classification | Regression | Reconstruction
+
+
+def make_task(meta: DataMeta, loss: LossName = "auto", *, reconstruction: bool = False) -> Task:
+    """The task the data implies (or reconstruction, for autoencoders), with the loss the
+    config asks for."""
+    if reconstruction:
+        if loss not in ("auto", "mse"):
+            raise NeuralabError(
+                "train.loss", f"'{loss}' does not apply to reconstruction", "use mse or auto"
+            )
+        return Reconstruction()
     if meta.task == "classification":
         if loss not in ("auto", "cross_entropy"):
             raise NeuralabError(

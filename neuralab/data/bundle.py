@@ -99,7 +99,11 @@ class DataMeta:
 
 @dataclass(frozen=True)
 class DataBundle:
-    """Standardised tensors for train/val/test and the meta record that describes them."""
+    """Standardised tensors for train/val/test and the meta record that describes them.
+
+    `labels_test` keeps the dataset's own test targets when `y_*` were replaced by the
+    inputs (reconstruction), so the report can still colour samples by class.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -108,6 +112,7 @@ class DataBundle:
     x_test: torch.Tensor
     y_test: torch.Tensor
     meta: DataMeta
+    labels_test: torch.Tensor | None = None
 
     def split(self, name: Literal["train", "val", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
         return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from neuralab.models.autoencoder import AutoEncoder, AutoEncoderConfig
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.mlp import MLP, MLPConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
@@ -18,13 +19,22 @@ from neuralab.models.resnet import ResNet, ResNetConfig
 from neuralab.models.transformer import Transformer, TransformerConfig
 
 ModelConfig = Annotated[
-    MLPConfig | CNNConfig | ResNetConfig | RNNConfig | TransformerConfig,
+    MLPConfig | CNNConfig | ResNetConfig | RNNConfig | TransformerConfig | AutoEncoderConfig,
     Field(discriminator="family"),
 ]
-FAMILIES = (MLPConfig, CNNConfig, ResNetConfig, RNNConfig, TransformerConfig)
+FAMILIES = (
+    MLPConfig,
+    CNNConfig,
+    ResNetConfig,
+    RNNConfig,
+    TransformerConfig,
+    AutoEncoderConfig,
+)
 
 __all__ = [
     "CNN",
+    "AutoEncoder",
+    "AutoEncoderConfig",
     "FAMILIES",
     "MLP",
     "CNNConfig",

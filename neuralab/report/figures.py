@@ -73,3 +73,27 @@ def samples_figure(samples: np.ndarray, captions: list[str], kind: str) -> bytes
             axis.set_yticks([])
         axis.set_title(caption, fontsize=8)
     return to_png(figure)
+
+
+def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[str, ...]) -> bytes:
+    """2-D latent codes as a scatter, one colour per class when labels are known."""
+    figure, axis = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
+    if labels is None:
+        axis.scatter(latent[:, 0], latent[:, 1], s=8, alpha=0.7)
+    else:
+        cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+        for i, name in enumerate(names):
+            chosen = labels == i
+            axis.scatter(
+                latent[chosen, 0],
+                latent[chosen, 1],
+                s=8,
+                alpha=0.7,
+                color=cmap(i % cmap.N),
+                label=name,
+            )
+        axis.legend(markerscale=2, fontsize=8, loc="best")
+    axis.set_xlabel("latent 1")
+    axis.set_ylabel("latent 2")
+    axis.set_title("test samples in latent space")
+    return to_png(figure)

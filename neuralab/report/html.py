@@ -1,6 +1,7 @@
 """`report.html`: one self-contained page per run (images embedded, no server, no
 scripts) with what a careful practitioner checks: the config, the data, the curves, the
-errors, the per-class picture, training health, and timing."""
+errors, the per-class picture (or, for autoencoders, the latent map), training health, and
+timing."""
 
 from __future__ import annotations
 
@@ -14,10 +15,17 @@ import numpy as np
 import torch
 
 from neuralab.data import DataBundle
-from neuralab.report.figures import confusion_figure, gradient_norm_figure, samples_figure
+from neuralab.report.figures import (
+    confusion_figure,
+    gradient_norm_figure,
+    latent_figure,
+    samples_figure,
+)
 from neuralab.train import predict_outputs
 
 NUM_WRONG = 12
+NUM_RECONSTRUCTIONS = 6
+LATENT = "latent.png"
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1080px; margin: 2em auto; padding: 0 1em;
        color: #1d232a; }
@@ -69,6 +77,8 @@ def write_run_report(
         sections.append("<h2>Learning curves</h2>" + image(curves.read_bytes(), "curves"))
     if card["task"] == "classification":
         sections.append(_classification_section(card, bundle, output))
+    elif card["task"] == "reconstruction":
+        sections.append(_reconstruction_section(run_dir, card, model, bundle, output))
     else:
         sections.append(_regression_section(card, bundle, output))
     sections.append(_health_section(card))
@@ -169,6 +179,38 @@ def _regression_section(card, bundle: DataBundle, output) -> str:
     worst = errors.argsort(descending=True)[:NUM_WRONG]
     rows = [[f"#{i}", f"{errors[i]:.4g}"] for i in worst.tolist()]
     return "<h2>Largest test errors</h2>" + table(["sample", "mean absolute error"], rows)
+
+
+def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, output) -> str:
+    """The latent map (2-D codes, coloured by the dataset's labels) and, for images, a few
+    test originals above their reconstructions. The map is also saved as `latent.png`."""
+    text = "<h2>Latent map</h2>"
+    if card["model"]["latent_size"] == 2:
+        with torch.no_grad():
+            model.eval()
+            latent = model.encode(bundle.x_test).numpy()
+        labels = bundle.labels_test
+        if card["data"]["task"] != "classification" or labels is None:
+            labels = None  # regression targets or no labels: no colouring
+        png = latent_figure(
+            latent, None if labels is None else labels.numpy(), tuple(card["data"]["label_names"])
+        )
+        (run_dir / LATENT).write_bytes(png)
+        text += image(png, "latent map")
+    else:
+        text += f"<p>Drawn for latent_size 2; this model has {card['model']['latent_size']}.</p>"
+    meta = card["data"]
+    if meta["kind"] == "image":
+        shown = slice(0, NUM_RECONSTRUCTIONS)
+        pairs = torch.cat([bundle.x_test[shown], output[shown]]).numpy()
+        raw = pairs * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
+        count = len(raw) // 2
+        captions = [f"original #{i}" for i in range(count)] + [
+            f"reconstruction #{i}" for i in range(count)
+        ]
+        text += "<h3>Test originals and reconstructions</h3>"
+        text += image(samples_figure(raw, captions, "image"), "reconstructions")
+    return text
 
 
 def _health_section(card: dict[str, Any]) -> str:

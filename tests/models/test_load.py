@@ -26,6 +26,7 @@ CASES = {
         },
         "digits",
     ),
+    "autoencoder": ({"family": "autoencoder", "hidden_sizes": [8]}, "digits"),
 }
 
 
