@@ -60,9 +60,6 @@ class Classification:
         )
         return matrix.tolist()
 
-    def probabilities(self, output: torch.Tensor) -> torch.Tensor:
-        return output.softmax(dim=1)
-
 
 @dataclass(frozen=True)
 class Regression:
@@ -142,9 +139,12 @@ def monitor_names(task: Task) -> list[str]:
     return [f"{split}_{m}" for split in ("val", "train") for m in ("loss", *task.metric_names)]
 
 
+def lower_is_better(metric: str) -> bool:
+    """Whether `metric` (e.g. `val_loss`, `train_accuracy`) is minimised."""
+    base = metric.split("_", 1)[1] if "_" in metric else metric
+    return base in LOWER_IS_BETTER
+
+
 def is_improvement(metric: str, value: float, best: float) -> bool:
     """True if `value` beats `best` for this metric (lower for losses and errors)."""
-    base = metric.split("_", 1)[1] if "_" in metric else metric
-    if base in LOWER_IS_BETTER:
-        return value < best
-    return value > best
+    return value < best if lower_is_better(metric) else value > best

@@ -114,9 +114,6 @@ class DataBundle:
     meta: DataMeta
     labels_test: torch.Tensor | None = None
 
-    def split(self, name: Literal["train", "val", "test"]) -> tuple[torch.Tensor, torch.Tensor]:
-        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
-
 
 def make_bundle(
     raw: RawData, *, dataset: str, val: float, test: float, stratify: bool, seed: int

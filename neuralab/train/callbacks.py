@@ -17,7 +17,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from neuralab.tasks import is_improvement
+from neuralab.tasks import is_improvement, lower_is_better
 
 
 @dataclass
@@ -75,8 +75,7 @@ class EarlyStopping(Callback):
             state.model.load_state_dict(self.best_weights)
 
     def _improved(self, value: float) -> bool:
-        lower_is_better = is_improvement(self.monitor, 0.0, 1.0)
-        shift = -self.min_delta if lower_is_better else self.min_delta
+        shift = -self.min_delta if lower_is_better(self.monitor) else self.min_delta
         return is_improvement(self.monitor, value, self.best + shift)
 
     def state_dict(self) -> dict[str, Any]:

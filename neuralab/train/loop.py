@@ -342,7 +342,11 @@ def evaluate(
     model: Callable[[torch.Tensor], torch.Tensor], task: Task, x: torch.Tensor, y: torch.Tensor
 ) -> dict[str, float]:
     """Loss and every task metric on one split."""
-    output = predict_outputs(model, x)
+    return score(task, predict_outputs(model, x), y)
+
+
+def score(task: Task, output: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Loss and every task metric for outputs already computed."""
     return {"loss": task.loss(output, y).item(), **task.metrics(output, y)}
 
 
