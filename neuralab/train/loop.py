@@ -273,11 +273,24 @@ def train_step(
     l2: float,
     input_noise: float,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on one batch; returns the batch output and its loss."""
+    """One optimisation step on one batch; returns the batch output and its loss.
+
+    Families may hook in: `train_step(x, y, optimizer)` replaces the whole update (a GAN's
+    two players), `forward_train(x, y)` replaces the forward pass (a decoder reading the
+    true previous tokens: teacher forcing), and `auxiliary_loss()` adds a term computed in
+    that forward pass (a VAE's KL divergence).
+    """
+    custom = getattr(model, "train_step", None)
+    if custom is not None:
+        return custom(x, y, optimizer)
     if input_noise:
         x = x + input_noise * torch.randn_like(x)
-    output = model(x)
+    forward_train = getattr(model, "forward_train", None)
+    output = model(x) if forward_train is None else forward_train(x, y)
     loss = task.loss(output, y)
+    auxiliary_loss = getattr(model, "auxiliary_loss", None)
+    if auxiliary_loss is not None:
+        loss = loss + auxiliary_loss()
     if l1 or l2:
         loss = loss + weight_penalty(model, l1, l2)
     optimizer.zero_grad(set_to_none=True)
