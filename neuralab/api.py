@@ -25,7 +25,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
-from neuralab.models import AutoEncoderConfig
+from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
     CARD,
@@ -127,6 +127,7 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
 def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
     torch.manual_seed(experiment.seed)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    _check_family_reads_data(experiment, bundle.meta.task)
     reconstruction = isinstance(experiment.model, AutoEncoderConfig)
     if reconstruction:  # the target is the input; the labels stay for the report
         bundle = dataclasses.replace(
@@ -140,6 +141,29 @@ def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | 
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     return bundle, task, stopper
+
+
+def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
+    """Token data needs the family made for its task, and those families need it."""
+    family = experiment.model.family
+    wanted = TOKEN_FAMILIES.get(data_task)
+    if wanted is not None and not isinstance(experiment.model, wanted):
+        name = wanted.model_fields["family"].default
+        raise NeuralabError(
+            "model.family",
+            f"'{family}' cannot read dataset '{experiment.data.dataset.name}' ({data_task})",
+            f"use family: {name}",
+        )
+    for task, config in TOKEN_FAMILIES.items():
+        if isinstance(experiment.model, config) and data_task != task:
+            raise NeuralabError(
+                "model.family",
+                f"'{family}' needs {task} data, but dataset "
+                f"'{experiment.data.dataset.name}' is {data_task}",
+                "use dataset: pydoc or {text: path}"
+                if task == "language_model"
+                else "use dataset: reverse",
+            )
 
 
 def _train_into(

@@ -166,7 +166,10 @@ def evaluate_command(
 @app.command("predict")
 def predict_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Samples: .csv or .npy.")],
+    input_path: Annotated[
+        Path,
+        typer.Argument(metavar="INPUT", help="Samples: .csv or .npy (seq2seq: .txt, one a line)."),
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the CSV here instead of stdout.")
     ] = None,
@@ -180,6 +183,25 @@ def predict_command(
     else:
         output.write_text(text, encoding="utf-8")
         console.print(f"wrote {len(prediction)} predictions to {output}")
+
+
+@app.command("generate")
+def generate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A language model's run directory.")],
+    prompt: Annotated[str, typer.Option("--prompt", help="Text to continue.")] = "\n",
+    length: Annotated[int, typer.Option("--length", min=1, help="Characters to add.")] = 300,
+    temperature: Annotated[
+        float, typer.Option("--temperature", min=0.0, help="Below 1 safer, above wilder; 0 greedy.")
+    ] = 0.8,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Sample among the k likeliest only.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling.")] = 0,
+) -> None:
+    """Write text with a trained language model."""
+    predictor = Predictor.load(run_dir)
+    text = predictor.generate_text(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
+    sys.stdout.write(text + "\n")
 
 
 @app.command("resume")

@@ -106,9 +106,10 @@ def load_config(
     else:
         path = Path(source)
         raw, base = _read_yaml(path), path.parent
+    _expand_text_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
-    _resolve_csv_path(raw, base)
+    _resolve_data_paths(raw, base)
     try:
         return Experiment.model_validate(raw)
     except ValidationError as error:
@@ -169,13 +170,28 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
     node[leaf] = value
 
 
-def _resolve_csv_path(raw: dict[str, Any], base: Path) -> None:
-    """A relative CSV path is read from the experiment file's folder."""
-    dataset = raw.get("data", {}).get("dataset") if isinstance(raw.get("data"), dict) else None
-    if isinstance(dataset, dict) and isinstance(dataset.get("csv"), str):
-        path = Path(dataset["csv"])
-        if not path.is_absolute():
-            dataset["csv"] = str((base / path).resolve())
+def _expand_text_shorthand(raw: dict[str, Any]) -> None:
+    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`.
+
+    Done before overrides, so `--set data.dataset.window=64` finds the dataset section.
+    """
+    data = raw.get("data")
+    if isinstance(data, dict) and "text" in data and "dataset" not in data:
+        data["dataset"] = {"text": data.pop("text")}
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, dict) and "text" in dataset and "name" not in dataset:
+        dataset.update(name="text", path=dataset.pop("text"))
+
+
+def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
+    """Relative CSV and text paths are read from the experiment file's folder."""
+    data = raw.get("data")
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if not isinstance(dataset, dict):
+        return
+    key = {"csv": "csv", "text": "path"}.get(dataset.get("name", "csv"))
+    if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
+        dataset[key] = str((base / dataset[key]).resolve())
 
 
 def _problem(error: ErrorDetails, raw: dict[str, Any]) -> Problem:

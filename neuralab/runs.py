@@ -20,7 +20,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -32,7 +32,9 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
+from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
+from neuralab.models import CharLM, Seq2Seq
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -152,22 +154,30 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
 @dataclass(frozen=True)
 class Prediction:
     """Predictions for N samples: label names and class probabilities (classification),
-    values in the target's units (regression), or, with `reconstruction`, one anomaly
-    score per sample: its mean squared reconstruction error in standardised units."""
+    values in the target's units (regression), output texts (seq2seq), or, with
+    `reconstruction`, one anomaly score per sample: its mean squared reconstruction error
+    in standardised units."""
 
     labels: list[str] | None = None
     probabilities: np.ndarray | None = None
     values: np.ndarray | None = None
     label_names: tuple[str, ...] = ()
     reconstruction: bool = False
+    texts: list[str] | None = None
 
     def __len__(self) -> int:
+        if self.texts is not None:
+            return len(self.texts)
         return len(self.labels) if self.labels is not None else len(self._values())
 
     def to_csv(self) -> str:
         """`prediction,p_<label>...` rows, or `prediction` (`prediction_<i>`) values."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        if self.texts is not None:
+            writer.writerow(["prediction"])
+            writer.writerows([[text] for text in self.texts])
+            return buffer.getvalue()
         if self.labels is not None and self.probabilities is not None:
             writer.writerow(["prediction", *(f"p_{name}" for name in self.label_names)])
             for label, row in zip(self.labels, self.probabilities, strict=True):
@@ -210,7 +220,9 @@ class Predictor:
         meta = DataMeta.from_dict(card["data"])
         spec = TypeAdapter(ModelConfig).validate_python(card["model"])
         if isinstance(spec, BASELINES):
-            model = Baseline.load(run_dir / ESTIMATOR, task=meta.task, num_outputs=meta.num_outputs)
+            model = Baseline.load(
+                run_dir / ESTIMATOR, task=card["task"], num_outputs=meta.num_outputs
+            )
         else:
             model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
             model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
@@ -230,7 +242,14 @@ class Predictor:
         x = x.reshape(len(x), *self.meta.input_shape)
         return predict_outputs(self.model, self.meta.scale_inputs(x))
 
-    def predict(self, x: np.ndarray) -> Prediction:
+    def predict(self, x) -> Prediction:
+        """Predictions for raw samples (for seq2seq: a list of source strings)."""
+        if self.card["task"] == "seq2seq":
+            return Prediction(texts=self.translate(x))
+        if self.card["task"] == "language_model":
+            raise NeuralabError(
+                "predict", "a language model does not predict labels", "use neuralab generate"
+            )
         output = self.outputs(x)
         if self.card["task"] == "reconstruction":
             x = np.asarray(x, dtype=np.float32)
@@ -243,11 +262,47 @@ class Predictor:
             return Prediction(labels, probabilities, label_names=self.meta.label_names)
         return Prediction(values=self.meta.unscale_targets(output).numpy())
 
-    def read_inputs(self, path: str | Path) -> np.ndarray:
-        """Samples from a .npy file or a CSV (by column name for models trained on a CSV)."""
+    def translate(self, texts: list[str]) -> list[str]:
+        """Seq2seq: decode each source string (beam width as configured)."""
+        width = self.meta.input_shape[0]
+        rows = np.full((len(texts), width), PAD, dtype=np.int64)
+        for i, text in enumerate(texts):
+            ids = encode(text, self.meta.vocab, where=f"input {i + 1}")
+            if len(ids) >= width:
+                raise NeuralabError(
+                    f"input {i + 1}",
+                    f"{len(ids)} symbols, but the model reads at most {width - 1}",
+                    "shorten it, or train on longer sequences",
+                )
+            rows[i, : len(ids) + 1] = [*ids, EOS]
+        source, model = torch.as_tensor(rows), cast(Seq2Seq, self.model)
+        tokens = torch.cat([model.decode(source[i : i + 256]) for i in range(0, len(rows), 256)])
+        return [decode(row, self.meta.vocab) for row in tokens.tolist()]
+
+    def generate_text(
+        self, prompt: str, length: int, *, temperature: float, top_k: int | None, seed: int
+    ) -> str:
+        """A language model's continuation of `prompt`, `length` characters long."""
+        if self.card["task"] != "language_model":
+            raise NeuralabError("--prompt", f"a {self.card['task']} model does not write text")
+        if not prompt:
+            raise NeuralabError("--prompt", "empty", "give at least one character to start from")
+        ids = torch.as_tensor(encode(prompt, self.meta.vocab, where="--prompt"))
+        generator = torch.Generator().manual_seed(seed)
+        out = cast(CharLM, self.model).generate(
+            ids, length, temperature=temperature, top_k=top_k, generator=generator
+        )
+        return prompt + "".join(self.meta.vocab[i] for i in out.tolist())
+
+    def read_inputs(self, path: str | Path):
+        """Samples from a .npy file or a CSV (by column name for models trained on a CSV);
+        for seq2seq, a text file with one source per line."""
         path = Path(path)
         if not path.is_file():
             raise NeuralabError(str(path), "file not found", "check the path")
+        if self.card["task"] == "seq2seq":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            return [line for line in lines if line.strip()]
         if path.suffix == ".npy":
             try:
                 return np.load(path, allow_pickle=False)

@@ -6,6 +6,7 @@ only calls `loss` and `metrics`; everything task-specific lives here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +25,7 @@ from neuralab.errors import NeuralabError
 
 LossName = Literal["auto", "cross_entropy", "mse", "mae"]
 # Metrics where lower is better; every other metric is maximised.
-LOWER_IS_BETTER = {"loss", "mse", "mae"}
+LOWER_IS_BETTER = {"loss", "mse", "mae", "bits_per_char"}
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,52 @@ class Reconstruction:
         }
 
 
-Task = Classification | Regression | Reconstruction
+@dataclass(frozen=True)
+class LanguageModel:
+    """Next-token cross-entropy over every position; reported as bits per character.
+
+    Outputs are logits (B, T, vocab) for targets (B, T). Bits per character is the loss in
+    base 2: 0 is perfect; a uniform guess over V symbols costs log2(V).
+    """
+
+    name: str = "language_model"
+    metric_names: tuple[str, ...] = ("bits_per_char", "accuracy")
+    main_metric: str = "bits_per_char"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.flatten(0, 1), target.flatten())
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        return {
+            "bits_per_char": self.loss(output, target).item() / math.log(2),
+            "accuracy": (output.argmax(dim=-1) == target).float().mean().item(),
+        }
+
+
+@dataclass(frozen=True)
+class SequenceToSequence:
+    """Cross-entropy over target tokens, padding ignored. Exact match counts outputs that
+    equal the target at every position up to and including its end marker.
+    """
+
+    pad: int = 0
+    name: str = "seq2seq"
+    metric_names: tuple[str, ...] = ("exact_match", "token_accuracy")
+    main_metric: str = "exact_match"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.flatten(0, 1), target.flatten(), ignore_index=self.pad)
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        real = target != self.pad
+        right = (output.argmax(dim=-1) == target) | ~real
+        return {
+            "exact_match": right.all(dim=1).float().mean().item(),
+            "token_accuracy": (right & real).sum().item() / max(real.sum().item(), 1),
+        }
+
+
+Task = Classification | Regression | Reconstruction | LanguageModel | SequenceToSequence
 
 
 def make_task(meta: DataMeta, loss: LossName = "auto", *, reconstruction: bool = False) -> Task:
@@ -119,6 +165,12 @@ def make_task(meta: DataMeta, loss: LossName = "auto", *, reconstruction: bool =
                 "train.loss", f"'{loss}' does not apply to reconstruction", "use mse or auto"
             )
         return Reconstruction()
+    if meta.task in ("language_model", "seq2seq"):
+        if loss not in ("auto", "cross_entropy"):
+            raise NeuralabError(
+                "train.loss", f"'{loss}' does not apply to {meta.task}", "use cross_entropy or auto"
+            )
+        return LanguageModel() if meta.task == "language_model" else SequenceToSequence()
     if meta.task == "classification":
         if loss not in ("auto", "cross_entropy"):
             raise NeuralabError(

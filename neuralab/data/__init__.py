@@ -20,6 +20,7 @@ from neuralab.data.builtin import (
 )
 from neuralab.data.bundle import DataBundle, DataMeta, Feature, RawData, TaskKind, make_bundle
 from neuralab.data.files import CSVConfig
+from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
@@ -30,7 +31,10 @@ DatasetConfig = Annotated[
     | BlobsConfig
     | SineConfig
     | AddingConfig
-    | CSVConfig,
+    | ReverseConfig
+    | PydocConfig
+    | CSVConfig
+    | TextConfig,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -40,7 +44,10 @@ DATASETS = (
     BlobsConfig,
     SineConfig,
     AddingConfig,
+    ReverseConfig,
+    PydocConfig,
     CSVConfig,
+    TextConfig,
 )
 
 __all__ = [

@@ -17,8 +17,11 @@ from sklearn.model_selection import train_test_split
 
 from neuralab.errors import NeuralabError
 
-DataKind = Literal["tabular", "image", "sequence"]
-TaskKind = Literal["classification", "regression"]
+# `text` samples are token ids (characters or symbols), kept as integers, never scaled.
+DataKind = Literal["tabular", "image", "sequence", "text"]
+TaskKind = Literal["classification", "regression", "language_model", "seq2seq"]
+# Tasks whose targets are integer ids (classes or tokens) rather than numbers to regress.
+INTEGER_TARGETS = ("classification", "language_model", "seq2seq")
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class RawData:
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     ordered: bool = False
+    vocab: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,24 +74,29 @@ class DataMeta:
     y_std: list = field(default_factory=list)
     features: tuple[Feature, ...] = ()
     sizes: dict[str, int] = field(default_factory=dict)
+    vocab: tuple[str, ...] = ()  # token id -> symbol, for text data
 
     @classmethod
     def from_dict(cls, d: dict) -> DataMeta:
         d = dict(d)
         d["input_shape"] = tuple(d["input_shape"])
         d["label_names"] = tuple(d["label_names"])
+        d["vocab"] = tuple(d.get("vocab", ()))
         d["features"] = tuple(
             Feature(f["name"], f["kind"], tuple(f["categories"])) for f in d["features"]
         )
         return cls(**d)
 
     def scale_inputs(self, x: np.ndarray) -> torch.Tensor:
-        """Raw inputs of shape (N, *input_shape) -> standardised float32 tensor."""
+        """Raw inputs of shape (N, *input_shape) -> standardised float32 tensor
+        (token ids stay integers)."""
+        if self.kind == "text":
+            return torch.as_tensor(x, dtype=torch.long)
         x = (x - np.asarray(self.x_mean)) / np.asarray(self.x_std)
         return torch.as_tensor(x, dtype=torch.float32)
 
     def scale_targets(self, y: np.ndarray) -> torch.Tensor:
-        if self.task == "classification":
+        if self.task in INTEGER_TARGETS:
             return torch.as_tensor(y, dtype=torch.long)
         y = (y - np.asarray(self.y_mean)) / np.asarray(self.y_std)
         return torch.as_tensor(y, dtype=torch.float32)
@@ -186,8 +195,12 @@ def _fit_meta(
     raw: RawData, dataset: str, x_train: np.ndarray, y_train: np.ndarray, sizes: dict[str, int]
 ) -> DataMeta:
     mean, std = _input_stats(raw, x_train)
+    y_mean: list[float] = []
+    y_std: list[float] = []
     if raw.task == "classification":
-        num_outputs, y_mean, y_std = len(raw.label_names), [], []
+        num_outputs = len(raw.label_names)
+    elif raw.task in INTEGER_TARGETS:  # one output per token of the vocabulary
+        num_outputs = len(raw.vocab)
     else:
         y_mean_arr, y_std_arr = y_train.mean(axis=0), y_train.std(axis=0)
         y_std_arr = np.where(y_std_arr > 0, y_std_arr, 1.0)
@@ -205,11 +218,14 @@ def _fit_meta(
         y_std=y_std,
         features=raw.features,
         sizes=sizes,
+        vocab=raw.vocab,
     )
 
 
 def _input_stats(raw: RawData, x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature stats for tables, per-channel for images and sequences."""
+    """Per-feature stats for tables, per-channel for images and sequences; none for text."""
+    if raw.kind == "text":
+        return np.zeros(0), np.ones(0)
     if raw.kind == "tabular":
         mean, std = x_train.mean(axis=0), x_train.std(axis=0)
         if raw.features:  # one-hot columns stay 0/1

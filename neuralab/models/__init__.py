@@ -12,14 +12,23 @@ from typing import Annotated
 from pydantic import Field
 
 from neuralab.models.autoencoder import AutoEncoder, AutoEncoderConfig
+from neuralab.models.charlm import CharLM, CharLMConfig
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.mlp import MLP, MLPConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
+from neuralab.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from neuralab.models.transformer import Transformer, TransformerConfig
 
 ModelConfig = Annotated[
-    MLPConfig | CNNConfig | ResNetConfig | RNNConfig | TransformerConfig | AutoEncoderConfig,
+    MLPConfig
+    | CNNConfig
+    | ResNetConfig
+    | RNNConfig
+    | TransformerConfig
+    | AutoEncoderConfig
+    | Seq2SeqConfig
+    | CharLMConfig,
     Field(discriminator="family"),
 ]
 FAMILIES = (
@@ -29,12 +38,21 @@ FAMILIES = (
     RNNConfig,
     TransformerConfig,
     AutoEncoderConfig,
+    Seq2SeqConfig,
+    CharLMConfig,
 )
+# Families that read token ids, each for the one task it serves.
+TOKEN_FAMILIES: dict[str, type[CharLMConfig] | type[Seq2SeqConfig]] = {
+    "language_model": CharLMConfig,
+    "seq2seq": Seq2SeqConfig,
+}
 
 __all__ = [
     "CNN",
     "AutoEncoder",
     "AutoEncoderConfig",
+    "CharLM",
+    "CharLMConfig",
     "FAMILIES",
     "MLP",
     "CNNConfig",
@@ -44,6 +62,9 @@ __all__ = [
     "RecurrentNetwork",
     "ResNet",
     "ResNetConfig",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "TOKEN_FAMILIES",
     "Transformer",
     "TransformerConfig",
     "describe_models",

@@ -79,6 +79,10 @@ def write_run_report(
         sections.append(_classification_section(card, bundle, output))
     elif card["task"] == "reconstruction":
         sections.append(_reconstruction_section(run_dir, card, model, bundle, output))
+    elif card["task"] == "language_model":
+        sections.append(_generation_section(model, bundle))
+    elif card["task"] == "seq2seq":
+        sections.append(_translation_section(model, bundle))
     else:
         sections.append(_regression_section(card, bundle, output))
     sections.append(_health_section(card))
@@ -109,10 +113,14 @@ def _summary(card: dict[str, Any]) -> str:
 def _data_section(card: dict[str, Any], bundle: DataBundle) -> str:
     meta = card["data"]
     rows = [[split, size] for split, size in meta["sizes"].items()]
+    scaling = (
+        f"token ids over a vocabulary of {len(meta['vocab'])} symbols"
+        if meta["kind"] == "text"
+        else "standardised with statistics of the training split only"
+    )
     text = (
         f"<h2>Data</h2><p>{meta['kind']} inputs of shape {tuple(meta['input_shape'])}; "
-        f"standardised with statistics of the training split only.</p>"
-        + table(["split", "samples"], rows)
+        f"{scaling}.</p>" + table(["split", "samples"], rows)
     )
     if card["task"] == "classification":
         counts = [
@@ -122,6 +130,44 @@ def _data_section(card: dict[str, Any], bundle: DataBundle) -> str:
         balance = [[name, *(c[i] for c in counts)] for i, name in enumerate(meta["label_names"])]
         text += "<h3>Class balance</h3>" + table(["class", "train", "val", "test"], balance)
     return text
+
+
+def _generation_section(model, bundle: DataBundle) -> str:
+    """A continuation of the first test window's opening, sampled at temperature 0.8."""
+    vocab = bundle.meta.vocab
+    prompt = bundle.x_test[0, :40]
+    generated = model.generate(
+        prompt, 300, temperature=0.8, top_k=20, generator=torch.Generator().manual_seed(0)
+    )
+    shown = "".join(vocab[i] for i in prompt) + "▌" + "".join(vocab[i] for i in generated)
+    return (
+        "<h2>Sample</h2><p>The first 40 characters of the test text (up to ▌), continued by "
+        "the model for 300 characters (temperature 0.8, top-k 20, seed 0).</p>"
+        f"<pre>{html.escape(shown)}</pre>"
+    )
+
+
+def _translation_section(model, bundle: DataBundle) -> str:
+    """Test sources, their targets and the model's decoding (with its beam), first wrong."""
+    from neuralab.data.text import decode
+
+    vocab, count = bundle.meta.vocab, 12
+    predicted = model.decode(bundle.x_test)
+    rows = [
+        [
+            decode(s, vocab),
+            decode(t, vocab),
+            decode(p, vocab),
+            "✓" if decode(t, vocab) == decode(p, vocab) else "✗",
+        ]
+        for s, t, p in zip(
+            bundle.x_test.tolist(), bundle.y_test.tolist(), predicted.tolist(), strict=True
+        )
+    ]
+    rows.sort(key=lambda row: row[3] == "✓")
+    return "<h2>Test translations</h2><p>Wrong ones first.</p>" + table(
+        ["source", "target", "decoded", ""], rows[:count]
+    )
 
 
 def _classification_section(card: dict[str, Any], bundle: DataBundle, output) -> str:

@@ -63,9 +63,30 @@ TINY = {
         # encoder 64 -> 8 -> 2, decoder 2 -> 8 -> 64
         (64 * 8 + 8) + (8 * 2 + 2) + (2 * 8 + 8) + (8 * 64 + 64),
     ),
+    "seq2seq": (
+        {"family": "seq2seq", "embedding_size": 4, "hidden_size": 8},
+        (6,),  # six token ids; the vocabulary is the 3 outputs
+        # embedding 3x4; encoder GRU 3 gates x (4x8 + 8x8 + 2 biases of 8); decoder GRU cell
+        # reading embedding + context (12) likewise; attention score 8x8 (no bias);
+        # combine 16 -> 8; head 8 -> 3
+        3 * 4
+        + 3 * (4 * 8 + 8 * 8 + 8 + 8)
+        + 3 * (12 * 8 + 8 * 8 + 8 + 8)
+        + 8 * 8
+        + (16 * 8 + 8)
+        + (8 * 3 + 3),
+    ),
+    "charlm": (
+        {"family": "charlm", "body": "gru", "embedding_size": 4, "hidden_size": 8, "num_layers": 1},
+        (6,),
+        # embedding 3x4; GRU 3 gates x (4x8 + 8x8 + 2 biases of 8); head 8 -> 3
+        3 * 4 + 3 * (4 * 8 + 8 * 8 + 8 + 8) + (8 * 3 + 3),
+    ),
 }
 # Families whose output is a reconstruction shaped like the input, not one score per class.
 RECONSTRUCTS = {"autoencoder"}
+# Families that read token ids and give logits per position (B, T, vocab).
+READS_TOKENS = {"seq2seq", "charlm"}
 ADAPTER = TypeAdapter(ModelConfig)
 
 
@@ -86,9 +107,14 @@ def test_every_family_has_a_tiny_case():
 def test_forward_backward_every_parameter_gets_a_gradient(family):
     torch.manual_seed(0)
     model = build(family)
-    x = torch.randn(5, *TINY[family][1])
+    shape = TINY[family][1]
+    # token ids 1 and 2: every source holds a non-padding token to attend to
+    x = torch.randint(1, 3, (5, *shape)) if family in READS_TOKENS else torch.randn(5, *shape)
     out = model(x)
-    assert out.shape == ((5, *TINY[family][1]) if family in RECONSTRUCTS else (5, 3))
+    if family in READS_TOKENS:
+        assert out.shape == (5, *shape, 3)
+    else:
+        assert out.shape == ((5, *shape) if family in RECONSTRUCTS else (5, 3))
     out.sum().backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None, name
@@ -100,7 +126,7 @@ def test_pinned_parameter_count(family):
     assert sum(p.numel() for p in build(family).parameters()) == TINY[family][2]
 
 
-@pytest.mark.parametrize("family", sorted(set(TINY) - RECONSTRUCTS))
+@pytest.mark.parametrize("family", sorted(set(TINY) - RECONSTRUCTS - READS_TOKENS))
 def test_overfits_one_batch(family):
     torch.manual_seed(0)
     model = build(family)
