@@ -91,7 +91,9 @@ def test_split_fractions_that_do_not_fit():
 def test_unknown_dataset_and_family_list_the_valid_ones():
     lines = problems(tiny_experiment(data={"dataset": "digitz"}, model={"family": "lstmm"}))
     assert lines[0].startswith("data.dataset.name: unknown name 'digitz' (did you mean 'digits'?")
-    assert lines[1].startswith("model.family: unknown family 'lstmm' (valid: autoencoder, charlm, cnn,")
+    assert lines[1].startswith(
+        "model.family: unknown family 'lstmm' (valid: autoencoder, charlm, cnn,"
+    )
     assert "mlp" in lines[1]
 
 
