@@ -43,8 +43,18 @@ from neuralab.runs import (
     unfinished_runs,
 )
 from neuralab.tasks import Classification, Task, make_task, monitor_names
-from neuralab.train import Callback, EarlyStopping, MetricsLog, count_parameters, evaluate, fit
+from neuralab.train import (
+    Callback,
+    EarlyStopping,
+    MetricsLog,
+    count_parameters,
+    distributed,
+    evaluate,
+    fit,
+)
+from neuralab.train.device import compile_model, make_placement, uncompile
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingWarning
+from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import Checkpointing, num_batches, predict_outputs, score
 from neuralab.train.state import latest_checkpoint, stop_on_signals
 
@@ -90,9 +100,16 @@ def train(
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
     prepared = _prepare(experiment)  # every data and config error before any file is written
-    with NewRunDir(Path(out), experiment.name) as run:
-        save_config(run.path / CONFIG, experiment.resolved())
-        card = _train_into(run.path, experiment, prepared, callbacks, resume=None)
+    with process_group() as shard:
+        if not shard.writes:  # a helper rank under torchrun: trains its shard, writes nothing
+            bundle, task, stopper = prepared
+            observers: list[Callback] = [stopper] if stopper else []
+            _fit_deep(experiment, bundle, task, stopper, observers, None, None, shard)
+            return Run(Path(share(None, shard)), {})
+        with NewRunDir(Path(out), experiment.name) as run:
+            save_config(run.path / CONFIG, experiment.resolved())
+            card = _train_into(run.path, experiment, prepared, callbacks, resume=None, shard=shard)
+        share(str(run.path), shard)
     return Run(run.path, card)
 
 
@@ -140,6 +157,10 @@ def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | 
     task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
+    if not is_baseline:  # an unavailable device or precision fails here, before any file
+        make_placement(experiment.train.device, experiment.train.precision)
+    elif distributed.current().distributed:
+        raise NeuralabError("--nproc", "classical baselines fit in one process", "drop --nproc")
     return bundle, task, stopper
 
 
@@ -173,6 +194,7 @@ def _train_into(
     callbacks: Sequence[Callback],
     *,
     resume: dict[str, Any] | None,
+    shard: Shard = SINGLE,
 ) -> dict[str, Any]:
     """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
@@ -189,7 +211,9 @@ def _train_into(
             *([stopper] if stopper else []),
             *callbacks,
         ]
-        model, record = _fit_deep(experiment, task, bundle, observers, stopper, run_dir, resume)
+        model, record = _fit_deep(
+            experiment, bundle, task, stopper, observers, run_dir, resume, shard
+        )
         record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
         plot_curves(
             record.history,
@@ -207,11 +231,23 @@ def _train_into(
 
 
 def _fit_deep(
-    experiment, task, bundle, observers, stopper, run_dir: Path, resume: dict[str, Any] | None
+    experiment: Experiment,
+    bundle: DataBundle,
+    task: Task,
+    stopper: EarlyStopping | None,
+    observers: list[Callback],
+    run_dir: Path | None,
+    resume: dict[str, Any] | None,
+    shard: Shard = SINGLE,
 ) -> tuple[torch.nn.Module, FitRecord]:
+    """Train a deep model; checkpoints go to `run_dir` (None: a helper rank, no files)."""
     model = experiment.model.build(
         input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
     )
+    placement = make_placement(experiment.train.device, experiment.train.precision)
+    model.to(placement.device)
+    if experiment.train.compile:
+        compile_model(model, bundle.x_train[:2].to(placement.device))
     optimizer = experiment.optim.build(model.parameters())
     epochs, batch_size = experiment.train.epochs, experiment.train.batch_size
     steps = num_batches(len(bundle.x_train), batch_size)
@@ -221,12 +257,15 @@ def _fit_deep(
     torch.use_deterministic_algorithms(experiment.train.deterministic or previous)
     try:
         with stop_on_signals() as stop:
-            checkpointing = Checkpointing(
-                run_dir / CHECKPOINTS,
-                every=experiment.train.checkpoint_every,
-                keep=experiment.train.keep_checkpoints,
-                stop=stop,
-            )
+            checkpointing = None
+            if run_dir is not None:
+                checkpointing = Checkpointing(
+                    run_dir / CHECKPOINTS,
+                    # mid-epoch state would hold one rank's share only: epoch ends suffice
+                    every=None if shard.distributed else experiment.train.checkpoint_every,
+                    keep=experiment.train.keep_checkpoints,
+                    stop=stop,
+                )
             state = fit(
                 model,
                 task,
@@ -244,9 +283,13 @@ def _fit_deep(
                 callbacks=observers,
                 checkpointing=checkpointing,
                 resume=resume,
+                placement=placement,
+                shard=shard,
             )
     finally:
         torch.use_deterministic_algorithms(previous)
+    uncompile(model)  # saved, scored and reported eagerly on the CPU in fp32, like a loaded run
+    model.cpu()
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
     return model, FitRecord(state.history, state.epoch, best, seconds)

@@ -28,7 +28,7 @@ from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
 from neuralab.models import FAMILIES, describe_models
 from neuralab.runs import Predictor, read_card
-from neuralab.train import ProgressBar
+from neuralab.train import ProgressBar, distributed
 from neuralab.train.diagnostics import TrainingWarning
 from neuralab.train.loop import TrainingInterrupted
 
@@ -135,19 +135,41 @@ def train_command(
         Path | None, typer.Option("--resume", help="Continue an interrupted run's folder.")
     ] = None,
     out: Out = Path("runs"),
+    nproc: Annotated[
+        int, typer.Option("--nproc", min=1, help="Data-parallel processes here (via torchrun).")
+    ] = 1,
 ) -> None:
     """Train one experiment (or --resume one); print its test metrics and run directory."""
     if resume is not None:
+        if nproc > 1:
+            raise NeuralabError("--nproc", "a run resumes in one process", "drop --nproc")
         run = api.resume(resume, callbacks=[ProgressBar("val_loss")])
     elif experiment is None:
         raise NeuralabError("train", "no experiment file given", "neuralab train EXPERIMENT.yaml")
     else:
-        spec = load_config(experiment, set_ or [])
+        spec = load_config(experiment, set_ or [])  # config errors before any process starts
+        if nproc > 1:
+            if isinstance(spec.model, BASELINES):
+                raise NeuralabError(
+                    "--nproc", "classical baselines fit in one process", "drop --nproc"
+                )
+            raise typer.Exit(_launch(nproc, experiment, set_ or [], out))
         stopping = spec.train.early_stopping
         progress = ProgressBar(stopping.monitor if stopping else "val_loss")
         run = api.train(spec, out=out, callbacks=[progress])
+        if not distributed.current().writes:
+            return  # rank 0 reports for all
     _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
     console.print(f"run: {run.path}", soft_wrap=True)
+
+
+def _launch(nproc: int, experiment: Path, overrides: list[str], out: Path) -> int:
+    if distributed.current().distributed:
+        raise NeuralabError("--nproc", "already running under torchrun", "drop --nproc")
+    argv = ["--threads", str(torch.get_num_threads()), "train", str(experiment), "--out", str(out)]
+    for override in overrides:
+        argv += ["--set", override]
+    return distributed.launch(nproc, argv)
 
 
 @app.command("evaluate")

@@ -21,6 +21,7 @@ from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
 from neuralab.schema import Strict
 from neuralab.tasks import LossName
+from neuralab.train.device import DEVICE_PATTERN, Precision
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
 
 # Every model an experiment can name: the deep families and the classical baselines.
@@ -50,6 +51,9 @@ class TrainConfig(Strict):
     keep_checkpoints: int = Field(2, ge=1)
     # torch.use_deterministic_algorithms: errors on ops without a deterministic kernel
     deterministic: bool = False
+    device: str = Field("auto", pattern=rf"^({DEVICE_PATTERN})$")
+    precision: Precision = 32
+    compile: bool = False  # torch.compile the model; falls back with a warning
 
 
 class RegularizationConfig(Strict):

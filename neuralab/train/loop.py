@@ -22,6 +22,8 @@ from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
 from neuralab.train.callbacks import Callback, TrainState
+from neuralab.train.device import CPU, Placement
+from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
 from neuralab.train.state import StopFlag, save_checkpoint
 
 EVAL_BATCH_SIZE = 1024
@@ -56,14 +58,17 @@ class EpochProgress:
     losses: list[float] = field(default_factory=list)
 
     def remaining(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int
+        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shard: Shard = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches not yet done (this rank's share of each, when distributed)."""
         for index in batch_indices(self.permutation, batch_size, start=self.next_batch):
             self.next_batch += 1
+            index = shard.of(index)
             yield x[index], y[index]
 
     def record(self, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
-        self.outputs.append(output.detach())
+        # metrics are computed on the CPU in fp32, whatever the device and precision
+        self.outputs.append(output.detach().float().cpu())
         self.targets.append(target)
         self.losses.append(loss * len(target))
 
@@ -86,17 +91,22 @@ def fit(
     callbacks: Sequence[Callback] = (),
     checkpointing: Checkpointing | None = None,
     resume: dict[str, Any] | None = None,
+    placement: Placement = CPU,
+    shard: Shard = SINGLE,
 ) -> TrainState:
     """Train `model` on `bundle`'s training split, validating every epoch.
 
     The test split is never read here: model selection sees only train and val. Given
     `resume` (a checkpoint's state), training continues exactly where it stopped, to the
-    same weights an uninterrupted run reaches.
+    same weights an uninterrupted run reaches. Under torchrun (`shard`), every rank draws
+    the same global batches and trains on its share of each through DDP.
     """
+    net = wrap(model, shard)
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
-    progress = _restore(resume, state, order, scheduler, callbacks) if resume else None
+    extras = _Extras(order, scheduler, callbacks, placement.scaler)
+    progress = _restore(resume, state, extras) if resume else None
     seconds_before = resume["seconds"] if resume else 0.0
     for callback in callbacks:
         callback.on_fit_start(state)
@@ -104,17 +114,18 @@ def fit(
     while state.epoch < epochs and not state.should_stop:
         progress = progress or EpochProgress(torch.randperm(len(bundle.x_train), generator=order))
         model.train()
-        for x, y in progress.remaining(bundle.x_train, bundle.y_train, batch_size):
+        for x, y in progress.remaining(bundle.x_train, bundle.y_train, batch_size, shard):
             output, loss = train_step(
-                model,
+                net,
                 task,
                 optimizer,
-                x,
-                y,
+                x.to(placement.device),
+                y.to(placement.device),
                 grad_clip=grad_clip,
                 l1=l1,
                 l2=l2,
                 input_noise=input_noise,
+                placement=placement,
             )
             _advance(scheduler, schedule_interval, "step")
             state.step += 1
@@ -124,31 +135,20 @@ def fit(
                 callback.on_step_end(state)
             if checkpointing is not None:
                 _checkpoint_step(
-                    checkpointing,
-                    state,
-                    order,
-                    scheduler,
-                    progress,
-                    callbacks,
-                    time.perf_counter() - started,
+                    checkpointing, state, extras, progress, time.perf_counter() - started
                 )
         _advance(scheduler, schedule_interval, "epoch")
         state.epoch += 1
-        state.metrics = _epoch_metrics(model, task, bundle, progress, time.perf_counter() - started)
+        state.metrics = _epoch_metrics(
+            model, task, bundle, progress, time.perf_counter() - started, placement, shard
+        )
         state.history.append({"epoch": state.epoch, **state.metrics})
         progress = None
         for callback in callbacks:
             callback.on_epoch_end(state)
+        state.should_stop = agree(state.should_stop, shard)
         if checkpointing is not None:
-            _save(
-                checkpointing,
-                state,
-                order,
-                scheduler,
-                None,
-                callbacks,
-                time.perf_counter() - started,
-            )
+            _save(checkpointing, state, extras, None, time.perf_counter() - started)
     for callback in callbacks:
         callback.on_fit_end(state)
     return state
@@ -161,31 +161,50 @@ def _advance(scheduler, interval: str, boundary: str) -> None:
 
 
 def _epoch_metrics(
-    model, task: Task, bundle: DataBundle, progress: EpochProgress, seconds: float
+    model,
+    task: Task,
+    bundle: DataBundle,
+    progress: EpochProgress,
+    seconds: float,
+    placement: Placement,
+    shard: Shard,
 ) -> dict[str, float]:
-    train_output, train_target = torch.cat(progress.outputs), torch.cat(progress.targets)
+    train_output = torch.cat(gather(progress.outputs, shard))
+    train_target = torch.cat(gather(progress.targets, shard))
     return {
-        "train_loss": sum(progress.losses) / len(train_target),
+        "train_loss": sum(gather(progress.losses, shard)) / len(train_target),
         **{f"train_{k}": v for k, v in task.metrics(train_output, train_target).items()},
-        **{f"val_{k}": v for k, v in evaluate(model, task, bundle.x_val, bundle.y_val).items()},
+        **{
+            f"val_{k}": v
+            for k, v in evaluate(model, task, bundle.x_val, bundle.y_val, placement).items()
+        },
         "seconds": seconds,
     }
+
+
+@dataclass(frozen=True)
+class _Extras:
+    """What a checkpoint holds besides the `TrainState`: the batch-order generator, the LR
+    schedule, stateful callbacks and the fp16 gradient scaler."""
+
+    order: torch.Generator
+    scheduler: Any
+    callbacks: Sequence[Callback]
+    scaler: torch.amp.GradScaler | None
 
 
 def _checkpoint_step(
     checkpointing: Checkpointing,
     state: TrainState,
-    order,
-    scheduler,
+    extras: _Extras,
     progress: EpochProgress,
-    callbacks,
     seconds: float,
 ) -> None:
     """Save when a step checkpoint is due or a stop was asked for; then honour the stop."""
     stop = checkpointing.stop is not None and checkpointing.stop.requested
     due = checkpointing.every is not None and state.step % checkpointing.every == 0
     if stop or due:
-        _save(checkpointing, state, order, scheduler, progress, callbacks, seconds)
+        _save(checkpointing, state, extras, progress, seconds)
     if stop:
         raise TrainingInterrupted(
             str(checkpointing.directory.parent),
@@ -197,19 +216,20 @@ def _checkpoint_step(
 def _save(
     checkpointing: Checkpointing,
     state: TrainState,
-    order: torch.Generator,
-    scheduler,
+    extras: _Extras,
     progress: EpochProgress | None,
-    callbacks,
     seconds: float,
 ) -> None:
+    scheduler, scaler = extras.scheduler, extras.scaler
     snapshot = {
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
         "rng": {
             "torch": torch.get_rng_state(),
-            "order": order.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "order": extras.order.get_state(),
             "python": random.getstate(),
             "numpy": np.random.get_state(),
         },
@@ -230,31 +250,29 @@ def _save(
         },
         # by class name: a resumed run may bring different stateless observers
         "callbacks": {
-            type(c).__name__: c.state_dict() for c in callbacks if hasattr(c, "state_dict")
+            type(c).__name__: c.state_dict() for c in extras.callbacks if hasattr(c, "state_dict")
         },
     }
     save_checkpoint(checkpointing.directory, state.step, snapshot, keep=checkpointing.keep)
 
 
-def _restore(
-    saved: dict[str, Any],
-    state: TrainState,
-    order: torch.Generator,
-    scheduler,
-    callbacks: Sequence[Callback],
-) -> EpochProgress | None:
+def _restore(saved: dict[str, Any], state: TrainState, extras: _Extras) -> EpochProgress | None:
     state.model.load_state_dict(saved["model"])
     state.optimizer.load_state_dict(saved["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(saved["scheduler"])
+    if extras.scheduler is not None:
+        extras.scheduler.load_state_dict(saved["scheduler"])
+    if extras.scaler is not None and saved.get("scaler") is not None:
+        extras.scaler.load_state_dict(saved["scaler"])
     rng = saved["rng"]
     torch.set_rng_state(rng["torch"])
-    order.set_state(rng["order"])
+    if rng.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    extras.order.set_state(rng["order"])
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
     state.epoch, state.step, state.loss = saved["epoch"], saved["step"], saved["loss"]
     state.metrics, state.history = saved["metrics"], saved["history"]
-    for callback in callbacks:
+    for callback in extras.callbacks:
         if type(callback).__name__ in saved["callbacks"]:
             callback.load_state_dict(saved["callbacks"][type(callback).__name__])  # type: ignore[attr-defined]
     progress = saved["progress"]
@@ -272,8 +290,12 @@ def train_step(
     l1: float,
     l2: float,
     input_noise: float,
+    placement: Placement = CPU,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on one batch; returns the batch output and its loss.
+
+    The forward pass and loss run under the placement's autocast (bf16/fp16); with fp16
+    the loss is scaled before backward and the gradients unscaled before clipping.
 
     Families may hook in: `train_step(x, y, optimizer)` replaces the whole update (a GAN's
     two players), `forward_train(x, y)` replaces the forward pass (a decoder reading the
@@ -285,19 +307,29 @@ def train_step(
         return custom(x, y, optimizer)
     if input_noise:
         x = x + input_noise * torch.randn_like(x)
-    forward_train = getattr(model, "forward_train", None)
-    output = model(x) if forward_train is None else forward_train(x, y)
-    loss = task.loss(output, y)
-    auxiliary_loss = getattr(model, "auxiliary_loss", None)
-    if auxiliary_loss is not None:
-        loss = loss + auxiliary_loss()
-    if l1 or l2:
-        loss = loss + weight_penalty(model, l1, l2)
+    with placement.autocast():
+        forward_train = getattr(model, "forward_train", None)
+        output = model(x) if forward_train is None else forward_train(x, y)
+        loss = task.loss(output, y)
+        auxiliary_loss = getattr(model, "auxiliary_loss", None)
+        if auxiliary_loss is not None:
+            loss = loss + auxiliary_loss()
+        if l1 or l2:
+            loss = loss + weight_penalty(model, l1, l2)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = placement.scaler
+    if scaler is None:
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        return output, loss
+    scaler.scale(loss).backward()
     if grad_clip:
+        scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
+    scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+    scaler.update()
     return output, loss
 
 
@@ -341,21 +373,35 @@ def weight_penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict_outputs(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """Raw outputs for `x` in large chunks; a module is put in evaluation mode first.
+def predict_outputs(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    placement: Placement = CPU,
+) -> torch.Tensor:
+    """Raw outputs for `x` in large chunks, as fp32 on the CPU; a module is put in
+    evaluation mode first. Chunks run on the placement's device and precision.
 
     Any callable from tensors to outputs works (the classical baselines are such).
     """
     if isinstance(model, nn.Module):
         model.eval()
-    return torch.cat([model(x[i : i + EVAL_BATCH_SIZE]) for i in range(0, len(x), EVAL_BATCH_SIZE)])
+    outputs = []
+    with placement.autocast():
+        for i in range(0, len(x), EVAL_BATCH_SIZE):
+            output = model(x[i : i + EVAL_BATCH_SIZE].to(placement.device))
+            outputs.append(output.float().cpu())
+    return torch.cat(outputs)
 
 
 def evaluate(
-    model: Callable[[torch.Tensor], torch.Tensor], task: Task, x: torch.Tensor, y: torch.Tensor
+    model: Callable[[torch.Tensor], torch.Tensor],
+    task: Task,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    placement: Placement = CPU,
 ) -> dict[str, float]:
     """Loss and every task metric on one split."""
-    return score(task, predict_outputs(model, x), y)
+    return score(task, predict_outputs(model, x, placement), y)
 
 
 def score(task: Task, output: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
