@@ -88,6 +88,7 @@ def train(
     overrides: list[str] | tuple[str, ...] = (),
     out: str | Path = "runs",
     callbacks: Sequence[Callback] = (),
+    write_report: bool = True,
 ) -> Run:
     """Train one experiment and write its run directory.
 
@@ -96,6 +97,7 @@ def train(
         overrides: `key.path=value` strings applied before validation.
         out: Folder the run directory is created in.
         callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
+        write_report: Write `report.html` (most of a tiny run's time; tuning trials skip it).
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
@@ -108,7 +110,15 @@ def train(
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
-            card = _train_into(run.path, experiment, prepared, callbacks, resume=None, shard=shard)
+            card = _train_into(
+                run.path,
+                experiment,
+                prepared,
+                callbacks,
+                resume=None,
+                shard=shard,
+                write_report=write_report,
+            )
         share(str(run.path), shard)
     return Run(run.path, card)
 
@@ -195,6 +205,7 @@ def _train_into(
     *,
     resume: dict[str, Any] | None,
     shard: Shard = SINGLE,
+    write_report: bool = True,
 ) -> dict[str, Any]:
     """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
@@ -225,8 +236,9 @@ def _train_into(
     card = _card(experiment, model, task, bundle, record)
     save_model(run_dir, model)
     save_json(run_dir / CARD, card)
-    config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
-    write_run_report(run_dir, card, config_text, model, bundle)
+    if write_report:
+        config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
+        write_run_report(run_dir, card, config_text, model, bundle)
     return card
 
 

@@ -31,6 +31,7 @@ from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar, distributed
 from neuralab.train.diagnostics import TrainingWarning
 from neuralab.train.loop import TrainingInterrupted
+from neuralab.tune import tune
 
 app = typer.Typer(
     help="Train, evaluate and compare deep-learning models from one experiment file.",
@@ -170,6 +171,48 @@ def _launch(nproc: int, experiment: Path, overrides: list[str], out: Path) -> in
     for override in overrides:
         argv += ["--set", override]
     return distributed.launch(nproc, argv)
+
+
+@app.command("tune")
+def tune_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file with a search: block.")],
+    trials: Annotated[
+        int | None, typer.Option("--trials", min=1, help="Finished trials the study should hold.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option("--storage", help="SQLAlchemy URL (default: a journal file).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Processes on this machine.")
+    ] = 1,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds after which no trial starts.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
+    ] = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Search hyperparameters with Optuna (rerun to resume); print the best trial."""
+    study = tune(
+        experiment,
+        overrides=set_ or [],
+        trials=trials,
+        storage=storage,
+        workers=workers,
+        timeout=timeout,
+        out=out,
+    )
+    counts = ", ".join(f"{n} {state}" for state, n in study.counts.items())
+    table = Table("key", "best value", title=f"best of {sum(study.counts.values())} trials")
+    for key, value in study.best_params.items():
+        table.add_row(key, f"{value:.4g}" if isinstance(value, float) else str(value))
+    console.print(table)
+    console.print(f"trials: {counts}")
+    console.print(f"best: trial {study.best_number}, {study.metric} {study.best_value:.4f}")
+    console.print(f"best.yaml: {study.path / 'best.yaml'}", soft_wrap=True)
+    console.print(f"best run: {study.best_run}", soft_wrap=True)
+    console.print(f"study: {study.path}", soft_wrap=True)
 
 
 @app.command("evaluate")

@@ -20,6 +20,7 @@ from neuralab.data import DataConfig
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
 from neuralab.schema import Strict
+from neuralab.search import SearchConfig
 from neuralab.tasks import LossName
 from neuralab.train.device import DEVICE_PATTERN, Precision
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
@@ -76,6 +77,7 @@ class Experiment(Strict):
     schedule: ScheduleConfig = NoScheduleConfig()
     train: TrainConfig = TrainConfig()
     regularization: RegularizationConfig = RegularizationConfig()
+    search: SearchConfig | None = None  # read by `neuralab tune`; `train` ignores it
 
     @model_validator(mode="before")
     @classmethod
@@ -90,7 +92,7 @@ class Experiment(Strict):
 
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as plain YAML-safe data."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude={"search"} if self.search is None else None)
 
 
 def load_config(
@@ -105,6 +107,18 @@ def load_config(
     Raises:
         NeuralabError: Naming every invalid key, with the value received and a hint.
     """
+    raw = load_raw(source, overrides)
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as error:
+        raise NeuralabError.many(_problem(e, raw) for e in error.errors()) from None
+
+
+def load_raw(
+    source: str | Path | dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The experiment as a plain dict, overrides applied and data paths made absolute, not
+    yet validated (`neuralab tune` sets searched keys in it before validating each trial)."""
     if isinstance(source, dict):
         raw, base = _copy(source), Path.cwd()
     else:
@@ -114,10 +128,7 @@ def load_config(
     for override in overrides:
         _apply_override(raw, override)
     _resolve_data_paths(raw, base)
-    try:
-        return Experiment.model_validate(raw)
-    except ValidationError as error:
-        raise NeuralabError.many(_problem(e, raw) for e in error.errors()) from None
+    return raw
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -161,7 +172,12 @@ def _apply_override(raw: dict[str, Any], override: str) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         value = text
-    *parents, leaf = key.strip().split(".")
+    set_key(raw, key.strip(), value)
+
+
+def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
+    """Set a dotted `key` in a raw experiment dict, creating sections as needed."""
+    *parents, leaf = key.split(".")
     node = raw
     for part in parents:
         child = node.get(part)
