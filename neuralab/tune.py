@@ -118,8 +118,13 @@ def tune(
     raw = load_raw(experiment, tuple(overrides))
     base = load_config(raw)
     search = _search_of(base)
-    metric, direction = _objective(base, search)
-    _check_space(raw, search)
+    problems = _space_problems(raw, search)
+    try:
+        metric, direction = _objective(base, search)
+    except NeuralabError as error:  # reported with the space's problems, all at once
+        problems = [*error.problems, *problems]
+    if problems:
+        raise NeuralabError.many(problems)
     if workers < 1:
         raise NeuralabError("--workers", f"must be at least 1, got {workers}")
     if workers > 1 and storage and storage.startswith("sqlite"):
@@ -171,9 +176,9 @@ def _objective(experiment: Experiment, search: SearchConfig) -> tuple[str, str]:
     return metric, search.direction or inferred
 
 
-def _check_space(raw: dict[str, Any], search: SearchConfig) -> None:
+def _space_problems(raw: dict[str, Any], search: SearchConfig) -> list[Problem]:
     """Every searched key must exist and accept the values at the edges of its range."""
-    problems = []
+    problems: list[Problem] = []
     for key, dimension in search.space.items():
         for value in _probes(dimension):
             try:
@@ -181,8 +186,7 @@ def _check_space(raw: dict[str, Any], search: SearchConfig) -> None:
             except NeuralabError as error:
                 problems += [_space_problem(key, p) for p in error.problems]
                 break
-    if problems:
-        raise NeuralabError.many(problems)
+    return problems
 
 
 def _probes(dimension: Dimension) -> list[Any]:
