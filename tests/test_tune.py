@@ -176,13 +176,13 @@ class WaitForAnotherWorker(Callback):
 def test_two_workers_share_the_study_without_duplicates_or_losses(tmp_path):
     waiting = WaitForAnotherWorker(tmp_path / "tiny-tune")
     study = tune(
-        experiment_with(pruner="none"), trials=6, workers=2, out=tmp_path, callbacks=[waiting]
+        experiment_with(pruner="none"), trials=4, workers=2, out=tmp_path, callbacks=[waiting]
     )
     trials = trials_of(study.path)
     assert waiting.waited
-    assert [t.number for t in trials] == list(range(6))
+    assert [t.number for t in trials] == list(range(4))
     assert {t.state.name for t in trials} == {"COMPLETE"}
-    assert len({t.params["optim.lr"] for t in trials}) == 6
+    assert len({t.params["optim.lr"] for t in trials}) == 4
     assert len({t.user_attrs["worker"] for t in trials}) == 2
     runs = sorted(p.name for p in (study.path / "trials").iterdir())
     assert sorted(t.user_attrs["run"] for t in trials) == runs
@@ -190,7 +190,7 @@ def test_two_workers_share_the_study_without_duplicates_or_losses(tmp_path):
 
 def test_a_killed_workers_trial_is_marked_failed_and_retried(tmp_path):
     experiment = tiny_experiment(
-        train={"epochs": 20, "batch_size": 128}, search={"space": LR, "pruner": "none"}
+        train={"epochs": 10, "batch_size": 128}, search={"space": LR, "pruner": "none"}
     )
     path = tmp_path / "tune.yaml"
     path.write_text(yaml.safe_dump(experiment))

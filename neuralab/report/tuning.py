@@ -46,16 +46,16 @@ def write_trials_csv(path: Path, trials: list[FrozenTrial], keys: list[str]) -> 
 
 
 def plot_study(study: optuna.Study, folder: Path, keys: list[str]) -> list[Path]:
-    """Write `history.png`, `importances.png` (with two or more completed trials) and
+    """Write `history.png`, and with two or more completed trials `importances.png` and
     `slice-<key>.png` per key; return the paths written."""
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     figures: dict[str, Callable[[], Any]] = {
         "history.png": lambda: optuna_plots.plot_optimization_history(study)
     }
-    if len(complete) >= 2:
+    if len(complete) >= 2:  # one point has no spread to slice or to attribute
         figures["importances.png"] = lambda: optuna_plots.plot_param_importances(study)
-    for key in keys:
-        figures[f"slice-{key}.png"] = partial(optuna_plots.plot_slice, study, params=[key])
+        for key in keys:
+            figures[f"slice-{key}.png"] = partial(optuna_plots.plot_slice, study, params=[key])
     for name, draw in figures.items():
         with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
