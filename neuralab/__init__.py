@@ -13,12 +13,14 @@ from neuralab.api import Run, evaluate_run, load, train  # noqa: E402
 from neuralab.compare import Comparison, compare, quickstart  # noqa: E402
 from neuralab.config import Experiment, load_config  # noqa: E402
 from neuralab.errors import NeuralabError  # noqa: E402
+from neuralab.tune import StudyResult, tune  # noqa: E402
 
 __all__ = [
     "Comparison",
     "Experiment",
     "NeuralabError",
     "Run",
+    "StudyResult",
     "__version__",
     "compare",
     "evaluate_run",
@@ -26,4 +28,5 @@ __all__ = [
     "load_config",
     "quickstart",
     "train",
+    "tune",
 ]

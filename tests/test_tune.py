@@ -213,7 +213,8 @@ def test_a_killed_workers_trial_is_marked_failed_and_retried(tmp_path):
     try:
         deadline = time.monotonic() + 120
         while not list(folder.glob("trials/.trial-0000-*.partial/metrics.jsonl")):
-            assert time.monotonic() < deadline and worker.poll() is None
+            assert time.monotonic() < deadline
+            assert worker.poll() is None
             time.sleep(0.05)
         worker.kill()
     finally:
