@@ -30,8 +30,10 @@ import numpy as np
 import optuna
 import torch
 import yaml
+from optuna.exceptions import StorageInternalError
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import SQLAlchemyError
 
 from neuralab import api
 from neuralab.config import Experiment, load_config, load_raw, set_key
@@ -39,6 +41,7 @@ from neuralab.data import load_data
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import AutoEncoderConfig
 from neuralab.report.tuning import plot_study, write_trials_csv
+from neuralab.runs import CARD, read_card
 from neuralab.search import Dimension, SearchConfig
 from neuralab.tasks import lower_is_better, make_task, monitor_names
 from neuralab.train import Callback, TrainState
@@ -143,9 +146,20 @@ def tune(
         deadline=None if timeout is None else time.time() + timeout,
         threads=torch.get_num_threads(),
     )
+    created = not job.folder.exists()
     job.folder.mkdir(parents=True, exist_ok=True)
-    study = _open_study(job, search, fingerprint=raw)  # or refuse a different experiment's
-    _run_workers(study, job, search, workers, callbacks)
+    try:
+        study = _open_study(job, search, fingerprint=raw)  # or refuse a different experiment's
+    except NeuralabError:
+        if created:  # a storage that cannot be opened leaves nothing behind
+            shutil.rmtree(job.folder)
+        raise
+    try:
+        _run_workers(study, job, search, workers, callbacks)
+    except KeyboardInterrupt:  # Ctrl-C between trials, outside training's own handler
+        raise TrainingInterrupted(
+            str(job.folder), "tuning stopped by Ctrl-C", "rerun the same command to continue"
+        ) from None
     return _summarise(study, job, search, base)
 
 
@@ -232,8 +246,10 @@ def _storage(job: Job) -> optuna.storages.BaseStorage:
         }
     )
     try:
-        return optuna.storages.RDBStorage(job.storage, **heartbeat)  # type: ignore[arg-type]
-    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as error:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(job.storage, **heartbeat)  # type: ignore[arg-type]
+    except (ImportError, ValueError, SQLAlchemyError, StorageInternalError) as error:
         raise NeuralabError("--storage", f"cannot open '{job.storage}': {error}") from None
 
 
@@ -279,9 +295,9 @@ def _without_trials(raw: dict[str, Any]) -> dict[str, Any]:
 def _pruner(search: SearchConfig) -> optuna.pruners.BasePruner:
     if search.pruner == "median":
         # Five finished trials give a median worth comparing against.
-        return optuna.pruners.MedianPruner(n_startup_trials=5)
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=search.min_epochs)
     if search.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1)
+        return optuna.pruners.HyperbandPruner(min_resource=search.min_epochs)
     return optuna.pruners.NopPruner()
 
 
@@ -380,7 +396,11 @@ class _Objective:
             )
         except TrainingInterrupted:
             _remove_partials(trials_dir, trial.number)  # a trial is rerun, never resumed
-            raise
+            raise TrainingInterrupted(
+                str(self.job.folder),
+                f"tuning stopped during trial {trial.number}, which is marked failed",
+                "rerun the same command to continue the study",
+            ) from None
         except NeuralabError as error:
             trial.set_user_attr("error", str(error))
             raise _TrialFailed(str(error)) from None
@@ -519,9 +539,12 @@ def _values(trial: FrozenTrial, search: SearchConfig) -> dict[str, Any]:
 
 
 def _copy_best_run(folder: Path, best: FrozenTrial) -> Path:
-    """`best-run/`: a copy of the best trial's run directory, replaced whole."""
+    """`best-run/`: a copy of the best trial's run directory, replaced whole when a
+    rerun found a better trial."""
     source = folder / TRIALS / best.user_attrs["run"]
     target, staging = folder / "best-run", folder / ".best-run.partial"
+    if (target / CARD).is_file() and read_card(target)["name"] == read_card(source)["name"]:
+        return target
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging)
     shutil.rmtree(target, ignore_errors=True)

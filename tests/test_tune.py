@@ -30,7 +30,7 @@ def experiment_with(space=None, **search):
     """The tiny digits MLP (3 epochs) with a search block over the learning rate."""
     return tiny_experiment(
         train={"epochs": 3, "batch_size": 128},
-        search={"space": space or LR, **search},
+        search={"space": space or LR, "min_epochs": 1, **search},
     )
 
 
@@ -76,6 +76,12 @@ def test_tuning_needs_a_search_block(run_cli, tmp_path):
         "error: search: the experiment has no search: block "
         + ("(add e.g. search: {space: {optim.lr: {log_uniform: [1.0e-4, 1.0e-1]}}})"),
     )
+
+
+def test_no_trial_starts_after_the_timeout(tmp_path):
+    with pytest.raises(NeuralabError, match="no trial completed"):
+        tune(experiment_with(), trials=3, timeout=0, out=tmp_path)
+    assert trials_of(tmp_path / "tiny-tune") == []
 
 
 def test_pruning_callback_stops_a_trial_below_the_median():
@@ -142,7 +148,7 @@ class InterruptSecondTrial(Callback):
 
 def test_interrupted_study_resumes_and_reaches_the_total(tmp_path):
     experiment = experiment_with(pruner="none")
-    with pytest.raises(TrainingInterrupted):
+    with pytest.raises(TrainingInterrupted, match="during trial 1, which is marked failed"):
         tune(experiment, trials=3, out=tmp_path, callbacks=[InterruptSecondTrial()])
     folder = tmp_path / "tiny-tune"
     states = [t.state.name for t in trials_of(folder)]
@@ -230,11 +236,25 @@ def test_a_killed_workers_trial_is_marked_failed_and_retried(tmp_path):
     assert not list((folder / "trials").glob(".*.partial"))
 
 
-def test_sqlite_storage_serves_one_process_and_refuses_several(tmp_path):
+def test_sqlite_storage_serves_one_process_and_refuses_several(run_cli, tmp_path):
+    path = tmp_path / "tune.yaml"
+    path.write_text(yaml.safe_dump(experiment_with(pruner="none")))
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    study = tune(experiment_with(pruner="none"), trials=1, storage=url, out=tmp_path)
-    assert study.counts["complete"] == 1
+    code, out, _ = run_cli(
+        "tune", str(path), "--trials", "1", "--storage", url, "--out", str(tmp_path)
+    )
+    assert code == 0
+    assert "trials: 1 complete, 0 pruned, 0 fail" in out
+    assert f"best.yaml: {tmp_path / 'tiny-tune' / 'best.yaml'}" in out
     assert (tmp_path / "study.db").is_file()
-    assert not (study.path / "journal.log").exists()
-    with pytest.raises(NeuralabError, match="--storage: SQLite is unsafe"):
-        tune(experiment_with(pruner="none"), trials=2, storage=url, workers=2, out=tmp_path)
+    assert not (tmp_path / "tiny-tune" / "journal.log").exists()
+    code, _, err = run_cli("tune", str(path), "--storage", "nonsense", "--out", str(tmp_path / "x"))
+    assert code == 2
+    assert "error: --storage: cannot open 'nonsense'" in err
+    assert not (tmp_path / "x" / "tiny-tune").exists()
+    code, _, err = run_cli("tune", str(path), "--storage", url, "--workers", "2")
+    assert (code, err.strip()) == (
+        2,
+        "error: --storage: SQLite is unsafe with parallel writers "
+        "(drop --storage or use one worker)",
+    )
