@@ -33,7 +33,6 @@ import yaml
 from optuna.exceptions import StorageInternalError
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.exc import SQLAlchemyError
 
 from neuralab import api
 from neuralab.config import Experiment, load_config, load_raw, set_key
@@ -236,6 +235,8 @@ def _storage(job: Job) -> optuna.storages.BaseStorage:
     if job.storage is None:
         path = str(job.folder / JOURNAL)
         return optuna.storages.JournalStorage(JournalFileBackend(path))
+    from sqlalchemy.exc import SQLAlchemyError  # only for a database: it takes a second
+
     heartbeat = (
         {}
         if job.storage.startswith("sqlite")
