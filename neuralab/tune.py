@@ -36,13 +36,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from neuralab import api
 from neuralab.config import Experiment, load_config, load_raw, set_key
-from neuralab.data import load_data
 from neuralab.errors import NeuralabError, Problem, did_you_mean
-from neuralab.models import AutoEncoderConfig
 from neuralab.report.tuning import plot_study, write_trials_csv
 from neuralab.runs import CARD, read_card
 from neuralab.search import Dimension, SearchConfig
-from neuralab.tasks import lower_is_better, make_task, monitor_names
+from neuralab.tasks import lower_is_better, monitor_names
 from neuralab.train import Callback, TrainState
 from neuralab.train.loop import TrainingInterrupted
 
@@ -174,9 +172,7 @@ def _search_of(experiment: Experiment) -> SearchConfig:
 
 def _objective(experiment: Experiment, search: SearchConfig) -> tuple[str, str]:
     """The validation metric to optimise and its direction, checked against the task."""
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
-    reconstruction = isinstance(experiment.model, AutoEncoderConfig)
-    task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
+    _, task, _ = api._prepare(experiment)  # the data and task exactly as each trial sees them
     metric = search.metric or f"val_{task.main_metric}"
     available = [name for name in monitor_names(task) if name.startswith("val_")]
     if metric not in available:
