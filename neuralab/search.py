@@ -77,8 +77,7 @@ class SearchConfig(Strict):
     trials: int = Field(20, ge=1)
     space: dict[str, Dimension] = Field(min_length=1)
     pruner: Literal["none", "median", "hyperband"] = "median"
-    # Early epochs rank trials by how fast they start (small batches take more steps per
-    # epoch), not by where they end; measured on digits, pruning at epoch 1 mostly kept
-    # batch size 32.
+    # The first epochs rank trials by how fast they start (a small batch takes more steps
+    # per epoch), not by where they end; a judgement, not a measured gain (docs/tuning.md).
     min_epochs: int = Field(3, ge=1)
     sampler: Literal["tpe", "random"] = "tpe"
