@@ -116,17 +116,11 @@ def tune(
         callbacks: Extra observers of every trial's training (in this process only).
     """
     raw = load_raw(experiment, tuple(overrides))
-    base = load_config(raw)
-    search = _search_of(base)
-    problems = _space_problems(raw, search)
-    try:
-        metric, direction = _objective(base, search)
-    except NeuralabError as error:  # reported with the space's problems, all at once
-        problems = [*error.problems, *problems]
-    if problems:
-        raise NeuralabError.many(problems)
-    if workers < 1:
-        raise NeuralabError("--workers", f"must be at least 1, got {workers}")
+    base, search, metric, direction = _checked(raw)
+    if workers < 1 or (trials is not None and trials < 1):
+        raise NeuralabError(
+            "tune", f"trials and workers must be at least 1, got {trials=}, {workers=}"
+        )
     if workers > 1 and storage and storage.startswith("sqlite"):
         raise NeuralabError(
             "--storage",
@@ -137,7 +131,7 @@ def tune(
         raw={k: v for k, v in raw.items() if k != "search"},
         folder=Path(out) / f"{base.name}-tune",
         storage=storage,
-        trials=trials or search.trials,
+        trials=search.trials if trials is None else trials,
         metric=metric,
         direction=direction,
         deadline=None if timeout is None else time.time() + timeout,
@@ -158,6 +152,21 @@ def tune(
             str(job.folder), "tuning stopped by Ctrl-C", "rerun the same command to continue"
         ) from None
     return _summarise(study, job, search, base)
+
+
+def _checked(raw: dict[str, Any]) -> tuple[Experiment, SearchConfig, str, str]:
+    """The experiment, its search block, the metric and its direction; every problem with
+    them reported at once, before anything is written."""
+    base = load_config(raw)
+    search = _search_of(base)
+    problems = _space_problems(raw, search)
+    try:
+        metric, direction = _objective(base, search)
+    except NeuralabError as error:
+        problems = [*error.problems, *problems]
+    if problems:
+        raise NeuralabError.many(problems)
+    return base, search, metric, direction
 
 
 def _search_of(experiment: Experiment) -> SearchConfig:
