@@ -25,6 +25,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
@@ -100,6 +101,8 @@ def train(
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
     prepared = prepare(experiment)  # every data and config error before any file is written
+    # every rank sweeps the same data from the same seed, so all find the same rate
+    experiment, sweep = with_found_lr(experiment, prepared[0], prepared[1])
     with process_group() as shard:
         if not shard.writes:  # a helper rank under torchrun: trains its shard, writes nothing
             bundle, task, stopper = prepared
@@ -108,6 +111,7 @@ def train(
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
+            plot_found_lr(sweep, run.path, title=experiment.name)
             card = _train_into(run.path, experiment, prepared, callbacks, resume=None, shard=shard)
         share(str(run.path), shard)
     return Run(run.path, card)

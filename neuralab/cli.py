@@ -29,6 +29,7 @@ from neuralab.config import load_config
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
+from neuralab.lr_find import find_lr
 from neuralab.models import FAMILIES, describe_models
 from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar, distributed
@@ -238,6 +239,28 @@ def _chance_note(inspection: Inspection) -> str:
     if meta.task != "classification" or inspection.class_counts() is None:
         return ""
     return f" (a uniform guess scores ln {meta.num_outputs} = {math.log(meta.num_outputs):.4f})"
+
+
+@app.command("lr-find")
+def lr_find_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
+    ] = None,
+    start_lr: Annotated[float, typer.Option("--start-lr", help="First rate tried.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr", help="Last rate tried.")] = 10.0,
+    steps: Annotated[int, typer.Option("--steps", min=5, help="Training batches.")] = 200,
+    out: Out = Path("runs"),
+) -> None:
+    """Learning-rate range test: plot loss against an exponentially rising rate; suggest one."""
+    spec = load_config(experiment, set_ or [])
+    sweep, folder = find_lr(spec, out=out, start_lr=start_lr, end_lr=end_lr, num_steps=steps)
+    console.print(f"suggested optim.lr: {sweep.suggestion:.3g} ({sweep.rule})", soft_wrap=True)
+    console.print(f"swept {len(sweep.lrs)} batches from {sweep.lrs[0]:.1g} to {sweep.lrs[-1]:.3g}")
+    console.print(f"plot: {folder / 'lr_find.png'}", soft_wrap=True)
+    console.print(
+        f"train with it: neuralab train {experiment} --set optim.lr={sweep.suggestion:.3g}"
+    )
 
 
 @app.command("evaluate")

@@ -84,7 +84,10 @@ def inspect_experiment(experiment: Experiment) -> Inspection:
 def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> Inspection:
     meta = bundle.meta
     model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
-    optimizer = experiment.optim.build(model.parameters())
+    optim = experiment.optim  # `lr: auto` is found when training starts; 1.0 stands in
+    if optim.lr == "auto":
+        optim = optim.model_copy(update={"lr": 1.0})
+    optimizer = optim.build(model.parameters())
     steps = num_batches(len(bundle.x_train), experiment.train.batch_size)
     experiment.schedule.build(optimizer, epochs=experiment.train.epochs, steps_per_epoch=steps)
     x = bundle.x_train[: experiment.train.batch_size]
