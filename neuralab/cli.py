@@ -258,9 +258,8 @@ def lr_find_command(
     console.print(f"suggested optim.lr: {sweep.suggestion:.3g} ({sweep.rule})", soft_wrap=True)
     console.print(f"swept {len(sweep.lrs)} batches from {sweep.lrs[0]:.1g} to {sweep.lrs[-1]:.3g}")
     console.print(f"plot: {folder / 'lr_find.png'}", soft_wrap=True)
-    console.print(
-        f"train with it: neuralab train {experiment} --set optim.lr={sweep.suggestion:.3g}"
-    )
+    hint = f"neuralab train {experiment} --set optim.lr={sweep.suggestion:.3g}"
+    console.print(f"train with it: {hint}", soft_wrap=True)
 
 
 @app.command("evaluate")
