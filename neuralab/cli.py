@@ -74,23 +74,30 @@ def compare_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (data, training).")],
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated families, e.g. logreg,svm,rf,mlp,cnn.")
-    ],
+    ] = "",
+    vary: Annotated[
+        list[str] | None,
+        typer.Option("--vary", help="KEY=V1,V2,... one run per value; repeat for a grid."),
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per model.")] = 3,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
     ] = None,
     out: Out = Path("runs"),
 ) -> None:
-    """Train several models x several seeds on the same split; print a leaderboard."""
+    """Train several models (or --vary settings) x seeds on the same split; print a leaderboard."""
     spec = load_config(experiment, set_ or [])
     comparison = neuralab.compare(
-        spec,
-        models=models.split(","),
+        experiment,
+        models=[m for m in models.split(",") if m],
+        vary=vary or [],
+        overrides=set_ or [],
         seeds=seeds,
         out=out,
         callbacks=[ProgressBar("val_loss")],
     )
-    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per model")
+    kind = "setting" if vary else "model"
+    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per {kind}")
 
 
 def _print_leaderboard(comparison: Comparison, *, title: str) -> None:
