@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, cast
 
 import torch
 import torchinfo
@@ -126,7 +126,9 @@ def _layer_table(model: nn.Module, x: torch.Tensor) -> list[Layer]:
             trainable=info.trainable_params > 0 if info.num_params else None,
         )
         for info in statistics.summary_list
-        if info.depth > 0  # depth 0 is the model itself; its own parameters are leftovers
+        # depth 0 is the model itself (its own parameters are a row of their own); a
+        # module called again (a decoder cell, step by step) is listed at its first call
+        if info.depth > 0 and not info.is_recursive
     ] + _own_parameters_row(model)
 
 
@@ -188,7 +190,9 @@ def _forward_backward(
     model.train()
     model.zero_grad(set_to_none=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = task.loss(model(x), y)
+        # the forward pass training takes (a decoder reads the true previous tokens)
+        forward_train = getattr(model, "forward_train", None)
+        loss = task.loss(model(x) if forward_train is None else forward_train(x, y), y)
     loss.backward()
     return loss.item(), sum(saved.values())
 
@@ -198,7 +202,8 @@ def _inspect_baseline(experiment: Experiment, bundle: DataBundle) -> Inspection:
         experiment.model,
         bundle.x_train,
         bundle.y_train,
-        task=bundle.meta.task,
+        # prepare() has refused families that cannot read this data, so this is one of both
+        task=cast(Literal["classification", "regression"], bundle.meta.task),
         num_outputs=bundle.meta.num_outputs,
         seed=experiment.seed,
     )
