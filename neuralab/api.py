@@ -25,6 +25,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
@@ -101,7 +102,9 @@ def train(
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
-    prepared = _prepare(experiment)  # every data and config error before any file is written
+    prepared = prepare(experiment)  # every data and config error before any file is written
+    # every rank sweeps the same data from the same seed, so all find the same rate
+    experiment, sweep = with_found_lr(experiment, prepared[0], prepared[1])
     with process_group() as shard:
         if not shard.writes:  # a helper rank under torchrun: trains its shard, writes nothing
             bundle, task, stopper = prepared
@@ -110,6 +113,7 @@ def train(
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
+            plot_found_lr(sweep, run.path, title=experiment.name)
             card = _train_into(
                 run.path,
                 experiment,
@@ -135,7 +139,7 @@ def resume(run_dir: str | Path, *, callbacks: Sequence[Callback] = ()) -> Run:
     _, saved, skipped = latest_checkpoint(run.path / CHECKPOINTS)
     for line in skipped:
         warnings.warn(line, TrainingWarning, stacklevel=2)
-    prepared = _prepare(experiment)
+    prepared = prepare(experiment)
     with run:
         card = _train_into(run.path, experiment, prepared, callbacks, resume=saved)
     return Run(run.path, card)
@@ -151,7 +155,8 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
     return partials[0]
 
 
-def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
+def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
+    """The data, task and early stopping an experiment trains with; raises every input error."""
     torch.manual_seed(experiment.seed)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
     _check_family_reads_data(experiment, bundle.meta.task)
@@ -391,7 +396,7 @@ def report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     experiment = load_config(run_dir / CONFIG)
-    bundle, _, _ = _prepare(experiment)
+    bundle, _, _ = prepare(experiment)
     model = Predictor.load(run_dir).model
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     return write_run_report(run_dir, card, config_text, model, bundle)
@@ -403,5 +408,5 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     read_card(run_dir)  # a clear error if this is not a run directory
     experiment = load_config(run_dir / CONFIG)
     predictor = Predictor.load(run_dir)
-    bundle, task, _ = _prepare(experiment)
+    bundle, task, _ = prepare(experiment)
     return evaluate(predictor.model, task, bundle.x_test, bundle.y_test)

@@ -7,6 +7,7 @@ A `NeuralabError` becomes `error: <where>: <what> (<hint>)` on stderr and exit c
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 import warnings
@@ -15,6 +16,7 @@ from typing import Annotated
 
 import torch
 import typer
+import yaml
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
@@ -26,6 +28,8 @@ from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
+from neuralab.inspection import Inspection, inspect_experiment
+from neuralab.lr_find import find_lr
 from neuralab.models import FAMILIES, describe_models
 from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar, distributed
@@ -71,23 +75,30 @@ def compare_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file (data, training).")],
     models: Annotated[
         str, typer.Option("--models", help="Comma-separated families, e.g. logreg,svm,rf,mlp,cnn.")
-    ],
+    ] = "",
+    vary: Annotated[
+        list[str] | None,
+        typer.Option("--vary", help="KEY=V1,V2,... one run per value; repeat for a grid."),
+    ] = None,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per model.")] = 3,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
     ] = None,
     out: Out = Path("runs"),
 ) -> None:
-    """Train several models x several seeds on the same split; print a leaderboard."""
+    """Train several models (or --vary settings) x seeds on the same split; print a leaderboard."""
     spec = load_config(experiment, set_ or [])
     comparison = neuralab.compare(
-        spec,
-        models=models.split(","),
+        experiment,
+        models=[m for m in models.split(",") if m],
+        vary=vary or [],
+        overrides=set_ or [],
         seeds=seeds,
         out=out,
         callbacks=[ProgressBar("val_loss")],
     )
-    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per model")
+    kind = "setting" if vary else "model"
+    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per {kind}")
 
 
 def _print_leaderboard(comparison: Comparison, *, title: str) -> None:
@@ -213,6 +224,92 @@ def tune_command(
     console.print(f"best.yaml: {study.path / 'best.yaml'}", soft_wrap=True)
     console.print(f"best run: {study.best_run}", soft_wrap=True)
     console.print(f"study: {study.path}", soft_wrap=True)
+
+
+@app.command("inspect")
+def inspect_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
+    ] = None,
+) -> None:
+    """Check an experiment without training: layers, sizes, one batch, data, resolved config."""
+    inspection = inspect_experiment(load_config(experiment, set_ or []))
+    _print_inspection(inspection)
+
+
+def _print_inspection(inspection: Inspection) -> None:
+    spec, meta = inspection.experiment, inspection.bundle.meta
+    console.print(f"[bold]{spec.name}[/bold]: {spec.model.family} on {meta.dataset}")
+    if inspection.estimator is not None:
+        console.print(f"estimator: {inspection.estimator}", soft_wrap=True)
+        stored = inspection.num_parameters
+        console.print(f"stored numbers after fitting the training split: {stored:,}")
+    else:
+        _print_layers(inspection)
+    sizes = ", ".join(f"{name} {size:,}" for name, size in meta.sizes.items())
+    console.print(f"data: {meta.kind}, {meta.task}, input shape {meta.input_shape}; {sizes}")
+    counts = inspection.class_counts()
+    if counts is not None:
+        table = Table("class", *counts, title="samples per class", title_justify="left")
+        for index, label in enumerate(meta.label_names):
+            table.add_row(label, *(f"{split[index]:,}" for split in counts.values()))
+        console.print(table)
+    console.print("resolved config:")
+    text = yaml.safe_dump(spec.resolved(), sort_keys=False, default_flow_style=None)
+    console.print(text.rstrip(), markup=False)
+    console.print(f"inspected in {inspection.seconds:.2f} s; nothing was written")
+
+
+def _print_layers(inspection: Inspection) -> None:
+    table = Table("layer", "type", "output shape", "params", "trainable")
+    for layer in inspection.layers:
+        shape = "" if layer.output_shape is None else str(list(layer.output_shape))
+        trainable = {None: "", True: "yes", False: "no"}[layer.trainable]
+        table.add_row(layer.name, layer.kind, shape, f"{layer.parameters:,}", trainable)
+    console.print(table)
+    batch = inspection.experiment.train.batch_size
+    activations = (inspection.activation_bytes_per_batch or 0) / 2**20
+    console.print(
+        f"parameters: {inspection.num_parameters:,} ({inspection.num_trainable:,} trainable)\n"
+        f"multiply-adds per sample: {inspection.multiply_adds_per_sample:,}\n"
+        f"activation memory per batch of {batch}: {activations:.2f} MiB"
+        " (tensors kept for the backward pass)\n"
+        f"loss of the first batch before training: {inspection.initial_loss:.4f}"
+        + _chance_note(inspection)
+    )
+    if inspection.without_gradient:
+        missing = ", ".join(inspection.without_gradient)
+        console.print(f"[yellow]parameters without a gradient: {missing}[/yellow]")
+
+
+def _chance_note(inspection: Inspection) -> str:
+    """For classification, the loss of a uniform guess, to judge the initial loss by."""
+    meta = inspection.bundle.meta
+    if meta.task != "classification" or inspection.class_counts() is None:
+        return ""
+    return f" (a uniform guess scores ln {meta.num_outputs} = {math.log(meta.num_outputs):.4f})"
+
+
+@app.command("lr-find")
+def lr_find_command(
+    experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
+    ] = None,
+    start_lr: Annotated[float, typer.Option("--start-lr", help="First rate tried.")] = 1e-7,
+    end_lr: Annotated[float, typer.Option("--end-lr", help="Last rate tried.")] = 10.0,
+    steps: Annotated[int, typer.Option("--steps", min=5, help="Training batches.")] = 200,
+    out: Out = Path("runs"),
+) -> None:
+    """Learning-rate range test: plot loss against an exponentially rising rate; suggest one."""
+    spec = load_config(experiment, set_ or [])
+    sweep, folder = find_lr(spec, out=out, start_lr=start_lr, end_lr=end_lr, num_steps=steps)
+    console.print(f"suggested optim.lr: {sweep.suggestion:.3g} ({sweep.rule})", soft_wrap=True)
+    console.print(f"swept {len(sweep.lrs)} batches from {sweep.lrs[0]:.1g} to {sweep.lrs[-1]:.3g}")
+    console.print(f"plot: {folder / 'lr_find.png'}", soft_wrap=True)
+    hint = f"neuralab train {experiment} --set optim.lr={sweep.suggestion:.3g}"
+    console.print(f"train with it: {hint}", soft_wrap=True)
 
 
 @app.command("evaluate")

@@ -11,6 +11,8 @@ correctness (classification) or a Wilcoxon signed-rank test on per-sample absolu
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,11 +28,12 @@ from neuralab.api import Run, train
 from neuralab.baselines import BASELINES
 from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.data import load_data
-from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
 from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
-from neuralab.runs import NewRunDir, Predictor
+from neuralab.report.overlay import plot_overlaid_curves
+from neuralab.runs import NewRunDir, Predictor, read_metrics
 from neuralab.train import Callback, predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -89,44 +92,63 @@ class Comparison:
 def compare(
     experiment: Experiment | str | Path | dict[str, Any],
     *,
-    models: Sequence[str],
+    models: Sequence[str] = (),
+    vary: Sequence[str] = (),
     seeds: int = 3,
     overrides: Sequence[str] = (),
     out: str | Path = "runs",
     callbacks: Sequence[Callback] = (),
 ) -> Comparison:
-    """Train every model in `models` once per seed on the experiment's data.
+    """Train every model in `models` (or every setting of `vary`) once per seed on the
+    experiment's data.
 
     Args:
         experiment: The base experiment: data, training settings and (for its own family)
             the model spec; other families start from their defaults.
         models: Family names (or aliases such as `rf`).
+        vary: `key=value1,value2,...` strings, applied like `overrides`; several give the
+            grid of all their combinations. Instead of `models`, not with it.
         seeds: Seeds per model: `experiment.seed`, `experiment.seed + 1`, ...
     """
+    source = experiment if not isinstance(experiment, Experiment) else experiment.resolved()
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, list(overrides))
     if seeds < 1:
         raise NeuralabError("--seeds", f"must be at least 1, got {seeds}")
-    specs = _model_specs(experiment, models)
-    _preflight(experiment, specs)
+    if vary and models:
+        raise NeuralabError(
+            "--vary", "cannot be combined with --models", "vary model.family instead"
+        )
+    if vary:
+        candidates = variations(source, list(overrides), vary)
+    else:
+        candidates = [
+            (spec.family, experiment.model_copy(update={"model": spec}))
+            for spec in _model_specs(experiment, models)
+        ]
+    _preflight(experiment, [candidate.model for _, candidate in candidates])
     with NewRunDir(Path(out), f"{experiment.name}-compare") as folder:
         runs = {
-            spec.family: [
-                _train_one(experiment, spec, experiment.seed + s, folder.path, callbacks)
+            label: [
+                _train_one(candidate, label, experiment.seed + s, folder.path, callbacks)
                 for s in range(seeds)
             ]
-            for spec in specs
+            for label, candidate in candidates
         }
         comparison = _leaderboard(experiment, runs, folder.path)
         _write(comparison, folder.path)
+        histories = {label: [read_metrics(r.path) for r in group] for label, group in runs.items()}
+        plot_overlaid_curves(
+            histories, comparison.metric, folder.path / "curves.png", title=experiment.name
+        )
         write_comparison_report(
             folder.path,
             comparison,
-            title=f"{experiment.name}: {len(specs)} models x {seeds} seed(s)",
+            title=f"{experiment.name}: {len(candidates)} models x {seeds} seed(s)",
         )
     moved = {
-        family: [Run(folder.path / "runs" / r.path.name, r.card) for r in family_runs]
-        for family, family_runs in runs.items()
+        label: [Run(folder.path / "runs" / r.path.name, r.card) for r in label_runs]
+        for label, label_runs in runs.items()
     }
     return Comparison(
         folder.path,
@@ -139,12 +161,12 @@ def compare(
 
 
 def _train_one(
-    experiment: Experiment, spec: Any, seed: int, folder: Path, callbacks: Sequence[Callback]
+    experiment: Experiment, label: str, seed: int, folder: Path, callbacks: Sequence[Callback]
 ) -> Run:
-    name = f"{spec.family}-seed{seed}"
+    name = f"{_slug(label)}-seed{seed}"
     try:
         return train(
-            experiment.model_copy(update={"model": spec, "seed": seed, "name": name}),
+            experiment.model_copy(update={"seed": seed, "name": name}),
             out=folder / "runs",
             callbacks=callbacks,
         )
@@ -155,6 +177,58 @@ def _train_one(
             f"interrupted while training {name}; nothing was kept",
             "run the comparison again",
         ) from None
+
+
+def _slug(label: str) -> str:
+    """A run-folder name from a label: `optim.name=sgd, model.dropout=0.2` -> `sgd-0.2`."""
+    values = [part.partition("=")[2] or part for part in label.split(", ")]
+    slugs = [re.sub(r"[^A-Za-z0-9_.]+", "-", value).strip("-.") for value in values]
+    return "-".join(slug for slug in slugs if slug) or "setting"
+
+
+def variations(
+    source: str | Path | dict[str, Any], overrides: list[str], vary: Sequence[str]
+) -> list[tuple[str, Experiment]]:
+    """Every combination of the `--vary` values, each validated as its own experiment."""
+    axes = [_vary_axis(text) for text in vary]
+    candidates = []
+    for combination in itertools.product(*axes):
+        label = ", ".join(combination)
+        try:
+            candidates.append((label, load_config(source, [*overrides, *combination])))
+        except NeuralabError as error:
+            raise NeuralabError.many(
+                Problem(p.where, p.what, f"with --vary {label}" + (f"; {p.hint}" if p.hint else ""))
+                for p in error.problems
+            ) from None
+    return candidates
+
+
+def _vary_axis(text: str) -> list[str]:
+    """`optim.name=sgd,adam` -> [`optim.name=sgd`, `optim.name=adam`]; commas inside
+    brackets belong to the value (`model.channels=[8, 16],[16, 32]`)."""
+    key, sep, values = text.partition("=")
+    key = key.strip()
+    if not sep or not key or not values.strip():
+        raise NeuralabError(
+            "--vary", f"'{text}' is not key=value,value,...", "e.g. --vary optim.name=sgd,adam"
+        )
+    if key in ("seed", "name") or key.startswith("data."):
+        raise NeuralabError(
+            "--vary",
+            f"'{key}' cannot vary within one comparison: all settings share data and seeds",
+            "use --seeds for seeds, or run one comparison per dataset",
+        )
+    parts, depth, current = [], 0, ""
+    for char in values:
+        depth += {"[": 1, "{": 1, "]": -1, "}": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return [f"{key}={part.strip()}" for part in parts]
 
 
 def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:

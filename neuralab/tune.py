@@ -181,7 +181,7 @@ def _search_of(experiment: Experiment) -> SearchConfig:
 
 def _objective(experiment: Experiment, search: SearchConfig) -> tuple[str, str]:
     """The validation metric to optimise and its direction, checked against the task."""
-    _, task, _ = api._prepare(experiment)  # the data and task exactly as each trial sees them
+    _, task, _ = api.prepare(experiment)  # the data and task exactly as each trial sees them
     metric = search.metric or f"val_{task.main_metric}"
     available = [name for name in monitor_names(task) if name.startswith("val_")]
     if metric not in available:

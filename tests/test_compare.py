@@ -18,6 +18,7 @@ def test_compare_writes_leaderboard_files_and_ranks_models(tmp_path):
     )
     assert sorted(p.name for p in comparison.path.iterdir()) == [
         "comparison.png",
+        "curves.png",
         "leaderboard.csv",
         "leaderboard.md",
         "report.html",
@@ -107,3 +108,55 @@ def test_interrupting_a_comparison_keeps_nothing_and_says_so(tmp_path):
             tiny_experiment(), models=["mlp"], seeds=1, out=tmp_path, callbacks=[Interrupt()]
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_vary_trains_one_run_per_setting_of_the_grid(tmp_path, run_cli):
+    import yaml
+
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(tiny_experiment(train={"epochs": 1})))
+    code, out, err = run_cli(
+        "compare",
+        str(path),
+        "--vary",
+        "optim.name=sgd,adam",
+        "--vary",
+        "model.hidden_sizes=[4],[16, 16]",
+        "--seeds",
+        "1",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    [folder] = (tmp_path / "out").iterdir()
+    with (folder / "leaderboard.csv").open() as file:
+        labels = {row["model"] for row in csv.DictReader(file)}
+    assert labels == {
+        f"optim.name={o}, model.hidden_sizes={h}"
+        for o in ("sgd", "adam")
+        for h in ("[4]", "[16, 16]")
+    }
+    runs = sorted(p.name.rsplit("-", 2)[0] for p in (folder / "runs").iterdir())
+    settings = ["sgd-4", "sgd-16-16", "adam-4", "adam-16-16"]
+    assert runs == sorted(f"{s}-seed{seed}" for s in settings for seed in (0,))
+    assert (folder / "curves.png").stat().st_size > 10_000
+    assert "1 seed(s) per setting" in out
+
+
+def test_vary_refuses_bad_axes_before_training(tmp_path):
+    def problem(**options):
+        with pytest.raises(neuralab.NeuralabError) as caught:
+            neuralab.compare(tiny_experiment(), seeds=1, out=tmp_path, **options)
+        return str(caught.value)
+
+    assert problem(vary=["data.split.val=0.1,0.2"]).startswith(
+        "--vary: 'data.split.val' cannot vary within one comparison"
+    )
+    assert problem(vary=["optim.name"]).startswith("--vary: 'optim.name' is not key=value")
+    assert problem(vary=["optim.name=sgd"], models=["mlp"]).startswith(
+        "--vary: cannot be combined with --models"
+    )
+    assert problem(vary=["model.dropout=0,2"]) == (
+        "model.dropout: Input should be less than 1, got 2 (with --vary model.dropout=2)"
+    )
+    assert not any(tmp_path.iterdir())

@@ -307,6 +307,7 @@ def write_comparison_report(folder: Path, comparison: Any, *, title: str) -> Pat
         f"<p>Significance against the leader: {html.escape(comparison.test)}; "
         "p &lt; 0.05 is marked worse, otherwise tie.</p>",
         image((folder / "comparison.png").read_bytes(), "comparison"),
+        "<h2>Learning curves</h2>" + image((folder / "curves.png").read_bytes(), "curves"),
         f"<h2>Runs</h2><ul>{links}</ul>",
     ]
     path = folder / "report.html"

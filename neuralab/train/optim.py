@@ -6,22 +6,52 @@ The unions `OptimizerConfig` and `ScheduleConfig` are their registries (discrimi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Annotated, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PlainValidator
 
+from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
 Params = Iterable[torch.nn.Parameter]
+
+
+def _learning_rate(value: object) -> float | str:
+    if value == "auto":
+        return "auto"
+    try:
+        rate = float(value)  # type: ignore[arg-type]  # YAML reads `1e-3` as a string
+    except (TypeError, ValueError):
+        rate = math.nan
+    if isinstance(value, bool) or math.isnan(rate):
+        raise ValueError(f"Input should be a number or 'auto', got {value!r}")
+    if not 0 < rate < math.inf:
+        raise ValueError(f"Input should be greater than 0, got {value!r}")
+    return rate
+
+
+# A positive rate, or "auto": found by the learning-rate range test when training starts.
+LearningRate = Annotated[float | Literal["auto"], PlainValidator(_learning_rate)]
+
+
+def _rate(lr: float | str) -> float:
+    if isinstance(lr, str):  # train() and compare() resolve "auto" before building
+        raise NeuralabError(
+            "optim.lr",
+            "'auto' is found by the learning-rate range test, which has not run here",
+            "train with neuralab.train, or set a number",
+        )
+    return lr
 
 
 class SGDConfig(Strict):
     """Stochastic gradient descent, with optional (Nesterov) momentum."""
 
     name: Literal["sgd"] = "sgd"
-    lr: float = Field(0.01, gt=0.0)
+    lr: LearningRate = 0.01
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     nesterov: bool = False
     weight_decay: float = Field(0.0, ge=0.0)
@@ -29,7 +59,7 @@ class SGDConfig(Strict):
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.SGD(
             params,
-            lr=self.lr,
+            lr=_rate(self.lr),
             momentum=self.momentum,
             nesterov=self.nesterov and self.momentum > 0,
             weight_decay=self.weight_decay,
@@ -40,18 +70,18 @@ class AdagradConfig(Strict):
     """Adagrad: per-parameter rates shrinking with the sum of squared gradients."""
 
     name: Literal["adagrad"] = "adagrad"
-    lr: float = Field(0.01, gt=0.0)
+    lr: LearningRate = 0.01
     weight_decay: float = Field(0.0, ge=0.0)
 
     def build(self, params: Params) -> torch.optim.Optimizer:
-        return torch.optim.Adagrad(params, lr=self.lr, weight_decay=self.weight_decay)
+        return torch.optim.Adagrad(params, lr=_rate(self.lr), weight_decay=self.weight_decay)
 
 
 class RMSpropConfig(Strict):
     """RMSprop: rates scaled by a running average of squared gradients."""
 
     name: Literal["rmsprop"] = "rmsprop"
-    lr: float = Field(0.001, gt=0.0)
+    lr: LearningRate = 0.001
     alpha: float = Field(0.99, gt=0.0, lt=1.0)
     momentum: float = Field(0.0, ge=0.0, lt=1.0)
     weight_decay: float = Field(0.0, ge=0.0)
@@ -59,7 +89,7 @@ class RMSpropConfig(Strict):
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
             params,
-            lr=self.lr,
+            lr=_rate(self.lr),
             alpha=self.alpha,
             momentum=self.momentum,
             weight_decay=self.weight_decay,
@@ -70,13 +100,13 @@ class AdamConfig(Strict):
     """Adam (Kingma & Ba 2015); weight_decay is the classic L2-in-the-gradient form."""
 
     name: Literal["adam"] = "adam"
-    lr: float = Field(0.001, gt=0.0)
+    lr: LearningRate = 0.001
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.0, ge=0.0)
 
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.Adam(
-            params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay
+            params, lr=_rate(self.lr), betas=self.betas, weight_decay=self.weight_decay
         )
 
 
@@ -84,13 +114,13 @@ class AdamWConfig(Strict):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
 
     name: Literal["adamw"] = "adamw"
-    lr: float = Field(0.001, gt=0.0)
+    lr: LearningRate = 0.001
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = Field(0.01, ge=0.0)
 
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
-            params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay
+            params, lr=_rate(self.lr), betas=self.betas, weight_decay=self.weight_decay
         )
 
 
