@@ -19,6 +19,7 @@ from neuralab.baselines import BASELINES
 from neuralab.data import DataConfig
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
+from neuralab.multitask import TasksConfig
 from neuralab.schema import Strict
 from neuralab.tasks import LossName
 from neuralab.train.device import DEVICE_PATTERN, Precision
@@ -54,6 +55,8 @@ class TrainConfig(Strict):
     device: str = Field("auto", pattern=rf"^({DEVICE_PATTERN})$")
     precision: Precision = 32
     compile: bool = False  # torch.compile the model; falls back with a warning
+    # the parameters in model.freeze train again from this epoch on (1-based)
+    unfreeze_at_epoch: int | None = Field(None, ge=2)
 
 
 class RegularizationConfig(Strict):
@@ -76,6 +79,8 @@ class Experiment(Strict):
     schedule: ScheduleConfig = NoScheduleConfig()
     train: TrainConfig = TrainConfig()
     regularization: RegularizationConfig = RegularizationConfig()
+    # several heads on one body, each with its own target and loss weight (multitask.py)
+    tasks: TasksConfig | None = Field(None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -7,17 +7,26 @@ The unions `OptimizerConfig` and `ScheduleConfig` are their registries (discrimi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from neuralab.schema import Strict
 
-Params = Iterable[torch.nn.Parameter]
+# Parameters, or parameter groups (`{"params": [...], "lr": ...}`) as torch takes them.
+Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 
 
-class SGDConfig(Strict):
+class OptimizerBase(Strict):
+    """Keys every optimizer shares."""
+
+    # name prefix -> lr multiplier (discriminative rates: `{features: 0.1}` trains the
+    # body at a tenth of `lr`); the longest matching prefix wins, the rest get 1
+    param_groups: dict[str, PositiveFloat] = Field(default_factory=dict)
+
+
+class SGDConfig(OptimizerBase):
     """Stochastic gradient descent, with optional (Nesterov) momentum."""
 
     name: Literal["sgd"] = "sgd"
@@ -36,7 +45,7 @@ class SGDConfig(Strict):
         )
 
 
-class AdagradConfig(Strict):
+class AdagradConfig(OptimizerBase):
     """Adagrad: per-parameter rates shrinking with the sum of squared gradients."""
 
     name: Literal["adagrad"] = "adagrad"
@@ -47,7 +56,7 @@ class AdagradConfig(Strict):
         return torch.optim.Adagrad(params, lr=self.lr, weight_decay=self.weight_decay)
 
 
-class RMSpropConfig(Strict):
+class RMSpropConfig(OptimizerBase):
     """RMSprop: rates scaled by a running average of squared gradients."""
 
     name: Literal["rmsprop"] = "rmsprop"
@@ -66,7 +75,7 @@ class RMSpropConfig(Strict):
         )
 
 
-class AdamConfig(Strict):
+class AdamConfig(OptimizerBase):
     """Adam (Kingma & Ba 2015); weight_decay is the classic L2-in-the-gradient form."""
 
     name: Literal["adam"] = "adam"
@@ -80,7 +89,7 @@ class AdamConfig(Strict):
         )
 
 
-class AdamWConfig(Strict):
+class AdamWConfig(OptimizerBase):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
 
     name: Literal["adamw"] = "adamw"
