@@ -91,3 +91,13 @@ def test_a_missing_csv_column_names_the_task(tmp_path):
     )
     with pytest.raises(NeuralabError, match="tasks.kind.target: column 'knid' not in two.csv"):
         neuralab.train(experiment, out=tmp_path)
+
+
+def test_evaluate_recomputes_every_head_and_predict_says_it_cannot(tmp_path):
+    experiment = tiny_experiment(
+        tasks={"digit": {"target": "label"}, "parity": {"target": "parity"}},
+    )
+    run = neuralab.train(experiment, out=tmp_path)
+    assert neuralab.evaluate_run(run.path) == pytest.approx(run.test_metrics)
+    with pytest.raises(NeuralabError, match="predict: multi-task runs are not served"):
+        neuralab.load(run.path).predict(np.zeros((2, 8, 8)))
