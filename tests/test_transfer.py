@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 
 import neuralab
 from neuralab.errors import NeuralabError
-from neuralab.models import MLPConfig
+from neuralab.models import FAMILIES, MLPConfig
+from neuralab.models.network import NetworkConfig
 from neuralab.transfer import parameter_groups
 from tests.conftest import tiny_experiment
 
@@ -192,3 +193,9 @@ def test_param_groups_reach_the_optimizer_and_the_card(tmp_path):
     experiment["optim"]["param_groups"] = {"features": 1e-9}
     run = neuralab.train(experiment, out=tmp_path)
     assert run.card["transfer"]["lr_factors"] == {"features": 1e-9}
+
+
+def test_every_network_family_takes_init_from_and_freeze():
+    assert FAMILIES  # guard: the check below is not over an empty registry
+    missing = [cls.__name__ for cls in FAMILIES if not issubclass(cls, NetworkConfig)]
+    assert missing == [], "derive these from models.network.NetworkConfig"
