@@ -27,6 +27,7 @@ from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
+from neuralab.multitask import TasksConfig, describe_heads, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.runs import (
     CARD,
@@ -43,7 +44,7 @@ from neuralab.runs import (
     save_model,
     unfinished_runs,
 )
-from neuralab.tasks import Classification, Task, make_task, monitor_names
+from neuralab.tasks import Classification, MultiTask, Task, make_task, monitor_names
 from neuralab.train import (
     Callback,
     EarlyStopping,
@@ -57,7 +58,15 @@ from neuralab.train.device import compile_model, make_placement, uncompile
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingWarning
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import Checkpointing, num_batches, predict_outputs, score
+from neuralab.train.optim import resolved_lr
 from neuralab.train.state import latest_checkpoint, stop_on_signals
+from neuralab.transfer import (
+    Unfreeze,
+    freeze,
+    load_pretrained,
+    parameter_groups,
+    trainable_summary,
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class FitRecord:
     best_epoch: int | None = None
     seconds: float = 0.0
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    transfer: dict[str, Any] | None = None
 
 
 def train(
@@ -158,6 +168,8 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
 def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
     """The data, task and early stopping an experiment trains with; raises every input error."""
     torch.manual_seed(experiment.seed)
+    if experiment.tasks is not None:
+        return _prepare_multitask(experiment, experiment.tasks)
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
     _check_family_reads_data(experiment, bundle.meta.task)
     reconstruction = isinstance(experiment.model, AutoEncoderConfig)
@@ -177,6 +189,20 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
     elif distributed.current().distributed:
         raise NeuralabError("--nproc", "classical baselines fit in one process", "drop --nproc")
     return bundle, task, stopper
+
+
+def _prepare_multitask(
+    experiment: Experiment, tasks: TasksConfig
+) -> tuple[DataBundle, Task, EarlyStopping | None]:
+    """One shared body, a head per entry of `tasks:`; networks only."""
+    family = experiment.model.family
+    if isinstance(experiment.model, (*BASELINES, *TOKEN_FAMILIES.values(), AutoEncoderConfig)):
+        raise NeuralabError("tasks", f"family '{family}' cannot have several heads")
+    if experiment.task is not None or experiment.train.loss != "auto":
+        key = "task" if experiment.task is not None else "train.loss"
+        raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
+    bundle, task = load_multitask(experiment.data, tasks, seed=experiment.seed)
+    return bundle, task, _early_stopping(experiment.train.early_stopping, task)
 
 
 def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
@@ -261,11 +287,15 @@ def _fit_deep(
     model = experiment.model.build(
         input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
     )
+    reuse = _reuse(experiment, model, bundle)  # weights loaded and frozen before placing
+    observers = [*observers, *reuse.callbacks]
     placement = make_placement(experiment.train.device, experiment.train.precision)
     model.to(placement.device)
     if experiment.train.compile:
         compile_model(model, bundle.x_train[:2].to(placement.device))
-    optimizer = experiment.optim.build(model.parameters())
+    optimizer = experiment.optim.build(
+        parameter_groups(model, resolved_lr(experiment.optim.lr), experiment.optim.param_groups)
+    )
     epochs, batch_size = experiment.train.epochs, experiment.train.batch_size
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
@@ -309,7 +339,32 @@ def _fit_deep(
     model.cpu()
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
-    return model, FitRecord(state.history, state.epoch, best, seconds)
+    return model, FitRecord(state.history, state.epoch, best, seconds, transfer=reuse.record)
+
+
+@dataclass
+class Reuse:
+    """What `model.init_from`, `model.freeze` and `optim.param_groups` did (for the card),
+    and the callback that unfreezes at `train.unfreeze_at_epoch`."""
+
+    record: dict[str, Any]
+    callbacks: list[Callback]
+
+
+def _reuse(experiment: Experiment, model: torch.nn.Module, bundle: DataBundle) -> Reuse:
+    spec, at = experiment.model, experiment.train.unfreeze_at_epoch
+    if at is not None and not spec.freeze:
+        raise NeuralabError(
+            "train.unfreeze_at_epoch", "set, but model.freeze names nothing to unfreeze"
+        )
+    init = load_pretrained(model, spec, bundle.meta, spec.init_from) if spec.init_from else None
+    frozen = freeze(model, spec.freeze)
+    record = {
+        "init_from": init,
+        **trainable_summary(model, frozen, experiment.optim.param_groups),
+        "unfreeze_at_epoch": at,
+    }
+    return Reuse(record, [Unfreeze(frozen, at)] if at is not None else [])
 
 
 def _fit_baseline(experiment, task, bundle) -> tuple[Baseline, FitRecord]:
@@ -371,6 +426,7 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
         "best_epoch": record.best_epoch or record.epochs_run,
         "seed": experiment.seed,
         "diagnostics": record.diagnostics,
+        **({"transfer": record.transfer} if record.transfer else {}),
         "versions": {
             "neuralab": __version__,
             "torch": torch.__version__,
@@ -383,6 +439,8 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
     }
     if isinstance(task, Classification):
         card["confusion_matrix"] = task.confusion(test_output, bundle.y_test)
+    if isinstance(task, MultiTask):
+        card["tasks"] = describe_heads(task)
     return card
 
 

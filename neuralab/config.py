@@ -19,6 +19,7 @@ from neuralab.baselines import BASELINES
 from neuralab.data import DataConfig
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
+from neuralab.multitask import TasksConfig
 from neuralab.schema import Strict
 from neuralab.search import SearchConfig
 from neuralab.tasks import LossName
@@ -55,6 +56,8 @@ class TrainConfig(Strict):
     device: str = Field("auto", pattern=rf"^({DEVICE_PATTERN})$")
     precision: Precision = 32
     compile: bool = False  # torch.compile the model; falls back with a warning
+    # the parameters in model.freeze train again from this epoch on (1-based)
+    unfreeze_at_epoch: int | None = Field(None, ge=2)
 
 
 class RegularizationConfig(Strict):
@@ -78,6 +81,8 @@ class Experiment(Strict):
     train: TrainConfig = TrainConfig()
     regularization: RegularizationConfig = RegularizationConfig()
     search: SearchConfig | None = None  # read by `neuralab tune`; `train` ignores it
+    # several heads on one body, each with its own target and loss weight (multitask.py)
+    tasks: TasksConfig | None = Field(None, min_length=1)
 
     @model_validator(mode="before")
     @classmethod

@@ -250,6 +250,10 @@ class Predictor:
             raise NeuralabError(
                 "predict", "a language model does not predict labels", "use neuralab generate"
             )
+        if self.card["task"] == "multitask":
+            raise NeuralabError(
+                "predict", "multi-task runs are not served by predict yet", "use neuralab evaluate"
+            )
         output = self.outputs(x)
         if self.card["task"] == "reconstruction":
             x = np.asarray(x, dtype=np.float32)

@@ -153,7 +153,64 @@ class SequenceToSequence:
         }
 
 
-Task = Classification | Regression | Reconstruction | LanguageModel | SequenceToSequence
+@dataclass(frozen=True)
+class Head:
+    """One task of a multi-task model: its output columns, its target column, its weight."""
+
+    name: str
+    task: Classification | Regression
+    outputs: slice  # the model output columns this head owns
+    column: int  # the target column it is scored on
+    weight: float = 1.0
+    labels: tuple[str, ...] = ()  # class names of a classifier head
+
+
+@dataclass(frozen=True)
+class MultiTask:
+    """Several tasks on one shared body: the model's output columns are cut into one slice
+    per head (a linear head each, stored side by side in the output layer). Targets are one
+    column per head: class indices (as floats) or standardised values. The loss is the
+    weighted sum of the heads' losses; metrics are reported per head (`digit_accuracy`).
+    """
+
+    heads: tuple[Head, ...]
+    name: str = "multitask"
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        return tuple(
+            f"{head.name}_{metric}"
+            for head in self.heads
+            for metric in ("loss", *head.task.metric_names)
+        )
+
+    @property
+    def main_metric(self) -> str:
+        return f"{self.heads[0].name}_{self.heads[0].task.main_metric}"
+
+    def _parts(self, output: torch.Tensor, target: torch.Tensor):
+        for head in self.heads:
+            column = target[:, head.column]
+            if isinstance(head.task, Classification):
+                yield head, output[:, head.outputs], column.long()
+            else:
+                yield head, output[:, head.outputs], column[:, None]
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return sum(
+            (h.weight * h.task.loss(out, y) for h, out, y in self._parts(output, target)),
+            start=torch.zeros(()),
+        )
+
+    def metrics(self, output: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for head, out, y in self._parts(output, target):
+            scores[f"{head.name}_loss"] = head.task.loss(out, y).item()
+            scores.update({f"{head.name}_{k}": v for k, v in head.task.metrics(out, y).items()})
+        return scores
+
+
+Task = Classification | Regression | Reconstruction | LanguageModel | SequenceToSequence | MultiTask
 
 
 def make_task(meta: DataMeta, loss: LossName = "auto", *, reconstruction: bool = False) -> Task:
@@ -192,9 +249,9 @@ def monitor_names(task: Task) -> list[str]:
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether `metric` (e.g. `val_loss`, `train_accuracy`) is minimised."""
+    """Whether `metric` (e.g. `val_loss`, `train_accuracy`, `val_price_mae`) is minimised."""
     base = metric.split("_", 1)[1] if "_" in metric else metric
-    return base in LOWER_IS_BETTER
+    return any(base == m or base.endswith(f"_{m}") for m in LOWER_IS_BETTER)
 
 
 def is_improvement(metric: str, value: float, best: float) -> bool:

@@ -33,6 +33,7 @@ def test_defaults_fill_everything_not_given():
         "lr": 0.001,
         "betas": [0.9, 0.999],
         "weight_decay": 0.0,
+        "param_groups": {},
     }
     assert resolved["data"]["dataset"] == {"name": "moons", "num_samples": 1000, "noise": 0.2}
     assert resolved["train"]["epochs"] == 20

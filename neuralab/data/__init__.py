@@ -18,7 +18,15 @@ from neuralab.data.builtin import (
     MoonsConfig,
     SineConfig,
 )
-from neuralab.data.bundle import DataBundle, DataMeta, Feature, RawData, TaskKind, make_bundle
+from neuralab.data.bundle import (
+    DataBundle,
+    DataMeta,
+    Feature,
+    RawData,
+    TaskKind,
+    make_bundle,
+    select_classes,
+)
 from neuralab.data.files import CSVConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
@@ -94,6 +102,16 @@ class DataConfig(Strict):
 
     dataset: DatasetConfig
     split: SplitConfig = SplitConfig()
+    # keep only these classes (label names, e.g. [0, 1, 2, 3, 4] for digits), relabelled
+    classes: tuple[str, ...] | None = Field(None, min_length=2)
+    # keep this many labelled training samples per class; val and test stay whole
+    labels_per_class: int | None = Field(None, ge=1)
+
+    @field_validator("classes", mode="before")
+    @classmethod
+    def _names(cls, value: object) -> object:
+        """Digit classes may be written as numbers: `[0, 1]` means `["0", "1"]`."""
+        return [str(v) for v in value] if isinstance(value, list | tuple) else value
 
     @field_validator("dataset", mode="before")
     @classmethod
@@ -116,6 +134,12 @@ def load_data(data: DataConfig, *, task: TaskKind | None, seed: int) -> DataBund
     """
     source = data.dataset
     raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if data.classes is not None:
+        raw = select_classes(raw, data.classes)
+    if data.labels_per_class is not None and raw.task != "classification":
+        raise NeuralabError(
+            "data.labels_per_class", f"applies to classification data, not {raw.task}"
+        )
     if task is not None and task != raw.task:
         raise NeuralabError(
             "task",
@@ -124,5 +148,11 @@ def load_data(data: DataConfig, *, task: TaskKind | None, seed: int) -> DataBund
         )
     split = data.split
     return make_bundle(
-        raw, dataset=source.name, val=split.val, test=split.test, stratify=split.stratify, seed=seed
+        raw,
+        dataset=source.name,
+        val=split.val,
+        test=split.test,
+        stratify=split.stratify,
+        seed=seed,
+        labels_per_class=data.labels_per_class,
     )

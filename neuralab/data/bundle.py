@@ -8,8 +8,9 @@ same way (it is written to `card.json`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -19,7 +20,8 @@ from neuralab.errors import NeuralabError
 
 # `text` samples are token ids (characters or symbols), kept as integers, never scaled.
 DataKind = Literal["tabular", "image", "sequence", "text"]
-TaskKind = Literal["classification", "regression", "language_model", "seq2seq"]
+# `multitask` targets hold one column per head (see neuralab/multitask.py).
+TaskKind = Literal["classification", "regression", "language_model", "seq2seq", "multitask"]
 # Tasks whose targets are integer ids (classes or tokens) rather than numbers to regress.
 INTEGER_TARGETS = ("classification", "language_model", "seq2seq")
 
@@ -125,14 +127,32 @@ class DataBundle:
 
 
 def make_bundle(
-    raw: RawData, *, dataset: str, val: float, test: float, stratify: bool, seed: int
+    raw: RawData,
+    *,
+    dataset: str,
+    val: float,
+    test: float,
+    stratify: bool,
+    seed: int,
+    labels_per_class: int | None = None,
 ) -> DataBundle:
-    """Split `raw` (seeded, stratified for classification) and standardise on train only."""
+    """Split `raw` (seeded, stratified for classification) and standardise on train only.
+
+    With `labels_per_class`, the training split keeps only that many samples of each class
+    (seeded); validation and test stay whole, so a few-label run is measured as reliably
+    as a full one.
+    """
     if raw.ordered:
         return _chronological_bundle(raw, dataset=dataset, val=val, test=test)
     try:
         return _shuffled_bundle(
-            raw, dataset=dataset, val=val, test=test, stratify=stratify, seed=seed
+            raw,
+            dataset=dataset,
+            val=val,
+            test=test,
+            stratify=stratify,
+            seed=seed,
+            labels_per_class=labels_per_class,
         )
     except ValueError as error:  # e.g. a class with too few samples to stratify
         raise NeuralabError(
@@ -143,7 +163,14 @@ def make_bundle(
 
 
 def _shuffled_bundle(
-    raw: RawData, *, dataset: str, val: float, test: float, stratify: bool, seed: int
+    raw: RawData,
+    *,
+    dataset: str,
+    val: float,
+    test: float,
+    stratify: bool,
+    seed: int,
+    labels_per_class: int | None,
 ) -> DataBundle:
     labels = raw.y if stratify and raw.task == "classification" else None
     if raw.x_test is None:
@@ -158,7 +185,45 @@ def _shuffled_bundle(
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=val_of_rest, random_state=seed, stratify=labels
     )
+    if labels_per_class is not None:
+        keep = _few_per_class(y_train, labels_per_class, seed)
+        x_train, y_train = x_train[keep], y_train[keep]
     return _scaled_bundle(raw, dataset, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+
+
+def _few_per_class(y: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Indices of `count` samples of each class in `y` (all of a class that has fewer)."""
+    rng = np.random.default_rng(seed)
+    chosen = [rng.permutation(np.flatnonzero(y == label))[:count] for label in np.unique(y)]
+    return np.sort(np.concatenate(chosen))
+
+
+def select_classes(raw: RawData, classes: tuple[str, ...]) -> RawData:
+    """Only the samples of the named classes, relabelled 0..k-1 in the order given."""
+    if raw.task != "classification":
+        raise NeuralabError("data.classes", f"applies to classification data, not {raw.task}")
+    unknown = [name for name in classes if name not in raw.label_names]
+    if unknown:
+        raise NeuralabError(
+            "data.classes",
+            f"{', '.join(map(repr, unknown))} not among the classes of this dataset",
+            f"classes: {', '.join(raw.label_names)}",
+        )
+    old = np.array([raw.label_names.index(name) for name in classes])
+    new_index = np.full(len(raw.label_names), -1)
+    new_index[old] = np.arange(len(old))
+
+    def keep(x: np.ndarray | None, y: np.ndarray | None) -> tuple[Any, Any]:
+        if x is None or y is None:
+            return x, y
+        mask = np.isin(y, old)
+        return x[mask], new_index[y[mask]]
+
+    x, y = keep(raw.x, raw.y)
+    x_test, y_test = keep(raw.x_test, raw.y_test)
+    return dataclasses.replace(
+        raw, x=x, y=y, x_test=x_test, y_test=y_test, label_names=tuple(classes)
+    )
 
 
 def _chronological_bundle(raw: RawData, *, dataset: str, val: float, test: float) -> DataBundle:

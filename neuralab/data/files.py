@@ -57,9 +57,15 @@ class CSVConfig(Strict):
 
     name: Literal["csv"] = "csv"
     csv: Path
-    target: str
+    target: str | None = None  # not needed when a `tasks:` section names the targets
 
     def load(self, seed: int, task: TaskKind | None = None) -> RawData:
+        if self.target is None:
+            raise NeuralabError(
+                "data.dataset.target",
+                "required key is missing",
+                "name the column to predict, or declare several under tasks:",
+            )
         table = read_csv(self.csv, where="data.dataset.csv")
         if self.target not in table.columns:
             raise NeuralabError(
@@ -72,7 +78,7 @@ class CSVConfig(Strict):
             raise NeuralabError("data.dataset.csv", f"{self.csv.name} has no feature columns")
         features = tuple(infer_feature(table, name) for name in names)
         x = encode_features(table, features)
-        y, task, label_names = _encode_target(table, self.target, task)
+        y, task, label_names = encode_target(table, self.target, task)
         return RawData(x, y, kind="tabular", task=task, label_names=label_names, features=features)
 
 
@@ -137,7 +143,7 @@ def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
     return np.concatenate(blocks, axis=1)
 
 
-def _encode_target(
+def encode_target(
     table: Table, name: str, task: TaskKind | None
 ) -> tuple[np.ndarray, TaskKind, tuple[str, ...]]:
     values = table.columns[name]

@@ -10,7 +10,7 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from neuralab.models.blocks import Activation, Init, init_weights, make_activation
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 
 class AutoEncoder(nn.Module):
@@ -64,7 +64,7 @@ class AutoEncoder(nn.Module):
         return nn.Sequential(*layers)
 
 
-class AutoEncoderConfig(Strict):
+class AutoEncoderConfig(NetworkConfig):
     """The `model:` section when `family: autoencoder` (the task becomes reconstruction)."""
 
     family: Literal["autoencoder"] = "autoencoder"

@@ -15,7 +15,7 @@ from torch import nn
 
 from neuralab.errors import NeuralabError
 from neuralab.models.blocks import PositionalEncoding, init_weights
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 Body = Literal["lstm", "gru", "transformer"]
 
@@ -132,7 +132,7 @@ def _sample(
     return int(torch.multinomial(logits.softmax(dim=-1), 1, generator=generator))
 
 
-class CharLMConfig(Strict):
+class CharLMConfig(NetworkConfig):
     """The `model:` section when `family: charlm` (data: `pydoc` or `{text: path}`)."""
 
     family: Literal["charlm"] = "charlm"

@@ -19,7 +19,7 @@ from neuralab.models.blocks import (
     init_weights,
     require_sequence_or_image,
 )
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 
 class CNN(nn.Module):
@@ -84,7 +84,7 @@ class CNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-class CNNConfig(Strict):
+class CNNConfig(NetworkConfig):
     """The `model:` section when `family: cnn`."""
 
     family: Literal["cnn"] = "cnn"

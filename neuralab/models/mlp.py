@@ -10,7 +10,7 @@ from pydantic import Field, PositiveInt
 from torch import nn
 
 from neuralab.models.blocks import Activation, Init, init_weights, make_activation
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 
 class MLP(nn.Module):
@@ -57,7 +57,7 @@ class MLP(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-class MLPConfig(Strict):
+class MLPConfig(NetworkConfig):
     """The `model:` section when `family: mlp`."""
 
     family: Literal["mlp"] = "mlp"

@@ -15,7 +15,7 @@ from pydantic import Field
 from torch import nn
 
 from neuralab.models.blocks import init_weights, require_sequence_or_image
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 Cell = Literal["rnn", "lstm", "gru"]
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -86,7 +86,7 @@ class RecurrentNetwork(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-class RNNConfig(Strict):
+class RNNConfig(NetworkConfig):
     """The `model:` section when `family: rnn`."""
 
     family: Literal["rnn"] = "rnn"

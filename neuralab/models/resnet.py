@@ -22,7 +22,7 @@ from neuralab.models.blocks import (
     make_activation,
     require_sequence_or_image,
 )
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 
 class ResNet(nn.Module):
@@ -92,7 +92,7 @@ class ResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-class ResNetConfig(Strict):
+class ResNetConfig(NetworkConfig):
     """The `model:` section when `family: resnet`."""
 
     family: Literal["resnet"] = "resnet"

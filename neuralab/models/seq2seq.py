@@ -16,7 +16,7 @@ from torch import nn
 from neuralab.data.text import BOS, EOS, PAD
 from neuralab.errors import NeuralabError
 from neuralab.models.blocks import init_weights
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 Cell = Literal["gru", "lstm"]
 
@@ -154,7 +154,7 @@ def _select(state, rows: torch.Tensor):
     return state[rows]
 
 
-class Seq2SeqConfig(Strict):
+class Seq2SeqConfig(NetworkConfig):
     """The `model:` section when `family: seq2seq` (data: `reverse`)."""
 
     family: Literal["seq2seq"] = "seq2seq"

@@ -22,7 +22,7 @@ from neuralab.models.blocks import (
     init_weights,
     require_sequence_or_image,
 )
-from neuralab.schema import Strict
+from neuralab.models.network import NetworkConfig
 
 
 class Transformer(nn.Module):
@@ -116,7 +116,7 @@ class Transformer(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-class TransformerConfig(Strict):
+class TransformerConfig(NetworkConfig):
     """The `model:` section when `family: transformer`."""
 
     family: Literal["transformer"] = "transformer"

@@ -21,6 +21,7 @@ from neuralab.report.figures import (
     latent_figure,
     samples_figure,
 )
+from neuralab.report.reuse import Table, heads_table, transfer_tables
 from neuralab.train import predict_outputs
 
 NUM_WRONG = 12
@@ -83,8 +84,12 @@ def write_run_report(
         sections.append(_generation_section(model, bundle))
     elif card["task"] == "seq2seq":
         sections.append(_translation_section(model, bundle))
+    elif card["task"] == "multitask":
+        sections.append(_tables([heads_table(card)]))
     else:
         sections.append(_regression_section(card, bundle, output))
+    if "transfer" in card:
+        sections.append(_tables(transfer_tables(card["transfer"])))
     sections.append(_health_section(card))
     sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
     sections.append(
@@ -93,6 +98,12 @@ def write_run_report(
     path = run_dir / "report.html"
     path.write_text(page(f"neuralab: {card['name']}", sections), encoding="utf-8")
     return path
+
+
+def _tables(tables: list[Table]) -> str:
+    return "".join(
+        f"<h2>{html.escape(heading)}</h2>{table(header, rows)}" for heading, header, rows in tables
+    )
 
 
 def _summary(card: dict[str, Any]) -> str:

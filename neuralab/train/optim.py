@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import torch
-from pydantic import Field, PlainValidator
+from pydantic import Field, PlainValidator, PositiveFloat
 
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
-Params = Iterable[torch.nn.Parameter]
+# Parameters, or parameter groups (`{"params": [...], "lr": ...}`) as torch takes them.
+Params = Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]]
 
 
 def _learning_rate(value: object) -> float | str:
@@ -37,7 +38,7 @@ def _learning_rate(value: object) -> float | str:
 LearningRate = Annotated[float | Literal["auto"], PlainValidator(_learning_rate)]
 
 
-def _rate(lr: float | str) -> float:
+def resolved_lr(lr: float | str) -> float:
     if isinstance(lr, str):  # train() and compare() resolve "auto" before building
         raise NeuralabError(
             "optim.lr",
@@ -47,7 +48,15 @@ def _rate(lr: float | str) -> float:
     return lr
 
 
-class SGDConfig(Strict):
+class OptimizerBase(Strict):
+    """Keys every optimizer shares."""
+
+    # name prefix -> lr multiplier (discriminative rates: `{features: 0.1}` trains the
+    # body at a tenth of `lr`); the longest matching prefix wins, the rest get 1
+    param_groups: dict[str, PositiveFloat] = Field(default_factory=dict)
+
+
+class SGDConfig(OptimizerBase):
     """Stochastic gradient descent, with optional (Nesterov) momentum."""
 
     name: Literal["sgd"] = "sgd"
@@ -59,14 +68,14 @@ class SGDConfig(Strict):
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.SGD(
             params,
-            lr=_rate(self.lr),
+            lr=resolved_lr(self.lr),
             momentum=self.momentum,
             nesterov=self.nesterov and self.momentum > 0,
             weight_decay=self.weight_decay,
         )
 
 
-class AdagradConfig(Strict):
+class AdagradConfig(OptimizerBase):
     """Adagrad: per-parameter rates shrinking with the sum of squared gradients."""
 
     name: Literal["adagrad"] = "adagrad"
@@ -74,10 +83,10 @@ class AdagradConfig(Strict):
     weight_decay: float = Field(0.0, ge=0.0)
 
     def build(self, params: Params) -> torch.optim.Optimizer:
-        return torch.optim.Adagrad(params, lr=_rate(self.lr), weight_decay=self.weight_decay)
+        return torch.optim.Adagrad(params, lr=resolved_lr(self.lr), weight_decay=self.weight_decay)
 
 
-class RMSpropConfig(Strict):
+class RMSpropConfig(OptimizerBase):
     """RMSprop: rates scaled by a running average of squared gradients."""
 
     name: Literal["rmsprop"] = "rmsprop"
@@ -89,14 +98,14 @@ class RMSpropConfig(Strict):
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.RMSprop(
             params,
-            lr=_rate(self.lr),
+            lr=resolved_lr(self.lr),
             alpha=self.alpha,
             momentum=self.momentum,
             weight_decay=self.weight_decay,
         )
 
 
-class AdamConfig(Strict):
+class AdamConfig(OptimizerBase):
     """Adam (Kingma & Ba 2015); weight_decay is the classic L2-in-the-gradient form."""
 
     name: Literal["adam"] = "adam"
@@ -106,11 +115,11 @@ class AdamConfig(Strict):
 
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.Adam(
-            params, lr=_rate(self.lr), betas=self.betas, weight_decay=self.weight_decay
+            params, lr=resolved_lr(self.lr), betas=self.betas, weight_decay=self.weight_decay
         )
 
 
-class AdamWConfig(Strict):
+class AdamWConfig(OptimizerBase):
     """AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay."""
 
     name: Literal["adamw"] = "adamw"
@@ -120,7 +129,7 @@ class AdamWConfig(Strict):
 
     def build(self, params: Params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(
-            params, lr=_rate(self.lr), betas=self.betas, weight_decay=self.weight_decay
+            params, lr=resolved_lr(self.lr), betas=self.betas, weight_decay=self.weight_decay
         )
 
 

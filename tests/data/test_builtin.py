@@ -10,6 +10,7 @@ import torch
 
 from neuralab.data import DataConfig, load_data
 from neuralab.data.builtin import AddingConfig
+from neuralab.errors import NeuralabError
 
 
 def bundle_of(dataset, **split):
@@ -99,3 +100,25 @@ def test_adding_standardisation_keeps_the_markers_readable():
     high = markers.max()
     assert torch.unique(markers).numel() == 2
     assert ((markers == high).sum(dim=1) == 2).all()
+
+
+def test_classes_keep_and_relabel_the_named_classes():
+    config = DataConfig(dataset="digits", classes=[7, 3])
+    bundle = load_data(config, task=None, seed=0)
+    assert bundle.meta.label_names == ("7", "3")
+    assert bundle.meta.num_outputs == 2
+    assert set(bundle.y_train.tolist()) == {0, 1}
+    assert sum(bundle.meta.sizes.values()) == 179 + 183  # every 7 and every 3
+
+
+def test_labels_per_class_cuts_only_the_training_split():
+    full = load_data(DataConfig(dataset="digits"), task=None, seed=0)
+    few = load_data(DataConfig(dataset="digits", labels_per_class=4), task=None, seed=0)
+    assert torch.bincount(few.y_train).tolist() == [4] * 10
+    assert len(few.x_val) == len(full.x_val)
+    assert len(few.x_test) == len(full.x_test)
+
+
+def test_unknown_classes_are_an_error_listing_the_valid_ones():
+    with pytest.raises(NeuralabError, match=r"data.classes: '11' not among .* \(classes: 0, 1"):
+        load_data(DataConfig(dataset="digits", classes=[1, 11]), task=None, seed=0)
