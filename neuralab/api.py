@@ -12,6 +12,7 @@ import platform
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ from neuralab.train.device import compile_model, make_placement, uncompile
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingWarning
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import Checkpointing, num_batches, predict_outputs, score
+from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
 from neuralab.train.state import latest_checkpoint, stop_on_signals
 
 
@@ -80,6 +82,7 @@ class FitRecord:
     best_epoch: int | None = None
     seconds: float = 0.0
     diagnostics: dict[str, Any] = field(default_factory=dict)
+    privacy: dict[str, Any] | None = None  # the DP budget and what training spent of it
 
 
 def train(
@@ -161,6 +164,8 @@ def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | 
         make_placement(experiment.train.device, experiment.train.precision)
     elif distributed.current().distributed:
         raise NeuralabError("--nproc", "classical baselines fit in one process", "drop --nproc")
+    if experiment.privacy is not None:
+        _check_privacy(experiment, bundle)
     return bundle, task, stopper
 
 
@@ -185,6 +190,22 @@ def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
                 if task == "language_model"
                 else "use dataset: reverse",
             )
+
+
+def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
+    """Everything DP-SGD cannot do, reported before any file is written."""
+    if isinstance(experiment.model, BASELINES):
+        raise NeuralabError(
+            "privacy",
+            f"DP-SGD trains neural networks; '{experiment.model.family}' is a classical baseline",
+            "remove the privacy section, or choose a deep family such as mlp or cnn",
+        )
+    problems = experiment_problems(experiment)
+    if problems:
+        raise NeuralabError.many(problems)
+    meta = bundle.meta
+    model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+    check_model(model, experiment.model.family)
 
 
 def _train_into(
@@ -253,10 +274,23 @@ def _fit_deep(
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
+    trained, private = model, None
+    if experiment.privacy is not None:
+        private = make_private(
+            model,
+            optimizer,
+            bundle.x_train,
+            bundle.y_train,
+            experiment.privacy,
+            epochs=epochs,
+            batch_size=batch_size,
+        )
+        trained, optimizer = private.model, private.optimizer
+        observers = [private.accounting, *observers]  # before MetricsLog: epsilon is logged
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(experiment.train.deterministic or previous)
     try:
-        with stop_on_signals() as stop:
+        with stop_on_signals() as stop, quiet() if private else nullcontext():
             checkpointing = None
             if run_dir is not None:
                 checkpointing = Checkpointing(
@@ -267,7 +301,7 @@ def _fit_deep(
                     stop=stop,
                 )
             state = fit(
-                model,
+                trained,
                 task,
                 bundle,
                 optimizer=optimizer,
@@ -285,6 +319,7 @@ def _fit_deep(
                 resume=resume,
                 placement=placement,
                 shard=shard,
+                draw_batches=private.draw_batches if private else None,
             )
     finally:
         torch.use_deterministic_algorithms(previous)
@@ -292,7 +327,9 @@ def _fit_deep(
     model.cpu()
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
-    return model, FitRecord(state.history, state.epoch, best, seconds)
+    record = FitRecord(state.history, state.epoch, best, seconds)
+    record.privacy = private.summary() if private else None
+    return model, record
 
 
 def _fit_baseline(experiment, task, bundle) -> tuple[Baseline, FitRecord]:
@@ -364,6 +401,8 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(),  # results are identical per thread count
         },
     }
+    if record.privacy is not None:
+        card["privacy"] = record.privacy
     if isinstance(task, Classification):
         card["confusion_matrix"] = task.confusion(test_output, bundle.y_test)
     return card

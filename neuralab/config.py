@@ -23,6 +23,7 @@ from neuralab.schema import Strict
 from neuralab.tasks import LossName
 from neuralab.train.device import DEVICE_PATTERN, Precision
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
+from neuralab.train.privacy import PrivacyConfig
 
 # Every model an experiment can name: the deep families and the classical baselines.
 if TYPE_CHECKING:  # the union is built from the registries, which mypy cannot follow
@@ -76,6 +77,7 @@ class Experiment(Strict):
     schedule: ScheduleConfig = NoScheduleConfig()
     train: TrainConfig = TrainConfig()
     regularization: RegularizationConfig = RegularizationConfig()
+    privacy: PrivacyConfig | None = None  # DP-SGD; see docs/trust.md
 
     @model_validator(mode="before")
     @classmethod

@@ -85,6 +85,8 @@ def write_run_report(
         sections.append(_translation_section(model, bundle))
     else:
         sections.append(_regression_section(card, bundle, output))
+    if "privacy" in card:
+        sections.append(_privacy_section(card["privacy"]))
     sections.append(_health_section(card))
     sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
     sections.append(
@@ -257,6 +259,22 @@ def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, outp
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
     return text
+
+
+def _privacy_section(privacy: dict[str, Any]) -> str:
+    rows = [
+        ["epsilon spent (budget)", f"{privacy['epsilon_spent']:.3f} ({privacy['epsilon_target']})"],
+        ["delta", f"{privacy['delta']:.1e}"],
+        ["per-sample gradient clip", privacy["max_grad_norm"]],
+        ["noise multiplier", f"{privacy['noise_multiplier']:.3f}"],
+        ["sampling rate per step", f"{privacy['sample_rate']:.4f}"],
+        ["accountant", privacy["accountant"]],
+    ]
+    return (
+        "<h2>Privacy</h2><p>Trained with DP-SGD (Opacus): the training split is protected at "
+        "this (epsilon, delta); the validation split, used to pick epochs, is not.</p>"
+        + table(["", ""], rows)
+    )
 
 
 def _health_section(card: dict[str, Any]) -> str:
