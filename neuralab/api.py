@@ -23,6 +23,7 @@ import torch
 
 from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
+from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
@@ -431,4 +432,32 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     experiment = load_config(run_dir / CONFIG)
     predictor = Predictor.load(run_dir)
     bundle, task, _ = _prepare(experiment)
-    return evaluate(predictor.model, task, bundle.x_test, bundle.y_test)
+    output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
+    return score(task, output, bundle.y_test)
+
+
+def calibrate(run_dir: str | Path) -> dict[str, float]:
+    """Fit temperature scaling on the validation split; keep it in the card (so `predict`
+    and `evaluate` use it) and redraw the report's reliability diagram."""
+    run_dir = Path(run_dir)
+    card = read_card(run_dir)
+    if card["task"] != "classification":
+        raise NeuralabError(
+            str(run_dir), f"calibration is for classifiers; this run is {card['task']}"
+        )
+    experiment = load_config(run_dir / CONFIG)
+    bundle, _, _ = _prepare(experiment)
+    model = Predictor.load(run_dir).model
+    val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
+    temperature = fit_temperature(val, bundle.y_val)
+    card["calibration"] = {
+        "temperature": temperature,
+        "val_ece_before": expected_calibration_error(val, bundle.y_val),
+        "val_ece_after": expected_calibration_error(val / temperature, bundle.y_val),
+        "test_ece_before": expected_calibration_error(test, bundle.y_test),
+        "test_ece_after": expected_calibration_error(test / temperature, bundle.y_test),
+    }
+    config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
+    write_run_report(run_dir, card, config_text, model, bundle)
+    save_json(run_dir / CARD, card)
+    return card["calibration"]

@@ -226,6 +226,18 @@ def generate_command(
     sys.stdout.write(text + "\n")
 
 
+@app.command("calibrate")
+def calibrate_command(run_dir: Annotated[Path, typer.Argument(help="A classifier's run.")]) -> None:
+    """Fit temperature scaling on the validation split; predict and evaluate then use it."""
+    result = api.calibrate(run_dir)
+    table = Table("expected calibration error", "before", "after", title="calibration")
+    for split in ("val", "test"):
+        before, after = result[f"{split}_ece_before"], result[f"{split}_ece_after"]
+        table.add_row(split, f"{before:.4f}", f"{after:.4f}")
+    console.print(table)
+    console.print(f"temperature: {result['temperature']:.4f} (saved in {run_dir / 'card.json'})")
+
+
 @app.command("resume")
 def resume_command(
     run_dir: Annotated[

@@ -1,9 +1,10 @@
-"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, and
-the samples a model got most confidently wrong."""
+"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, the
+samples a model got most confidently wrong, and the reliability diagram."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
@@ -96,4 +97,26 @@ def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[st
     axis.set_xlabel("latent 1")
     axis.set_ylabel("latent 2")
     axis.set_title("test samples in latent space")
+    return to_png(figure)
+
+
+def reliability_figure(curves: dict[str, Any]) -> bytes:
+    """Accuracy against confidence per bin, one line per named `Reliability` (e.g. before
+    and after temperature scaling); the diagonal is perfect calibration."""
+    figure, axis = plt.subplots(figsize=(4.8, 4.3), constrained_layout=True)
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for name, bins in curves.items():
+        used = bins.counts > 0
+        axis.plot(
+            bins.confidence[used],
+            bins.accuracy[used],
+            marker="o",
+            label=f"{name}, ECE {bins.ece:.3f}",
+        )
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (top-class probability)")
+    axis.set_ylabel("accuracy")
+    axis.legend(fontsize=8, loc="upper left")
+    axis.grid(alpha=0.3)
     return to_png(figure)

@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuralab.calibration import reliability
 from neuralab.data import DataBundle
 from neuralab.report.figures import (
     confusion_figure,
     gradient_norm_figure,
     latent_figure,
+    reliability_figure,
     samples_figure,
 )
 from neuralab.train import predict_outputs
@@ -185,7 +187,26 @@ def _classification_section(card: dict[str, Any], bundle: DataBundle, output) ->
         confusion_figure(card["confusion_matrix"], labels), "confusion matrix"
     )
     text += "<h3>Per class</h3>" + table(["class", "precision", "recall", "support"], rows)
-    return text + _confident_mistakes(card, bundle, output, labels)
+    return (
+        text
+        + _calibration(card, bundle, output)
+        + _confident_mistakes(card, bundle, output, labels)
+    )
+
+
+def _calibration(card: dict[str, Any], bundle: DataBundle, output) -> str:
+    """The reliability diagram of the test split, before and after temperature scaling."""
+    curves = {"as trained": reliability(output, bundle.y_test)}
+    note = "Run <code>neuralab calibrate RUN_DIR</code> to fit temperature scaling on val."
+    if "calibration" in card:
+        temperature = card["calibration"]["temperature"]
+        curves[f"T = {temperature:.2f}"] = reliability(output / temperature, bundle.y_test)
+        note = f"Temperature T = {temperature:.3f}, fitted on the validation split."
+    return (
+        "<h3>Calibration (test split)</h3>"
+        + image(reliability_figure(curves), "reliability diagram")
+        + f"<p class='muted'>{note}</p>"
+    )
 
 
 def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
