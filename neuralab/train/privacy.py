@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from neuralab.config import Experiment
 
 
+# A Poisson batch of expected size B is empty with probability about exp(-B) per step;
+# from 32 on that is below 1e-13, so an empty step (whose mean loss is NaN) never comes.
+MIN_BATCH_SIZE = 32
+
+
 class PrivacyConfig(Strict):
     """The `privacy:` section: train with DP-SGD within an (epsilon, delta) budget."""
 
@@ -50,6 +55,15 @@ def experiment_problems(experiment: Experiment) -> list[Problem]:
                 "train.grad_clip",
                 "DP-SGD clips each sample's gradient itself",
                 "remove train.grad_clip; set privacy.max_grad_norm instead",
+            )
+        )
+    if experiment.train.batch_size < MIN_BATCH_SIZE:
+        problems.append(
+            Problem(
+                "train.batch_size",
+                f"{experiment.train.batch_size} is too small for DP-SGD's Poisson batches, "
+                "which would sometimes be empty",
+                f"use {MIN_BATCH_SIZE} or more",
             )
         )
     if experiment.train.compile:

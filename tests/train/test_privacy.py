@@ -104,10 +104,10 @@ def test_layers_dp_cannot_train_are_refused_before_anything_is_written(
 def test_settings_that_would_break_the_guarantee_are_named():
     spec = tiny_experiment(
         privacy={"epsilon": 3.0},
-        train={"grad_clip": 1.0, "compile": True},
+        train={"grad_clip": 1.0, "compile": True, "batch_size": 8},
         regularization={"l1": 0.01},
     )
     with pytest.raises(neuralab.NeuralabError) as error:
         neuralab.train(spec, out="unused-never-written")
     wheres = [p.where for p in error.value.problems]
-    assert wheres == ["train.grad_clip", "train.compile", "regularization.l1"]
+    assert wheres == ["train.grad_clip", "train.batch_size", "train.compile", "regularization.l1"]
