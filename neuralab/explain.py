@@ -105,6 +105,11 @@ def explain(
             "per-sample attributions need gradients; this run is a classical baseline",
             "explain a neural network's run",
         )
+    task = predictor.card["task"]
+    if task not in ("classification", "regression"):
+        raise NeuralabError(
+            "explain", f"attributions explain one output per sample; this run is {task}"
+        )
     meta = predictor.meta
     outputs = predictor.outputs(samples)  # also checks the samples' shape
     raw = np.asarray(samples, np.float32).reshape(len(samples), *meta.input_shape)

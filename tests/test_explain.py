@@ -60,3 +60,17 @@ def test_a_named_target_and_a_bad_one(run_cli, tabular_run):
     code, _, err = run_cli("explain", str(run_dir), str(folder / "rows.csv"), "--target", "maybe")
     assert code == 2
     assert "error: --target: 'maybe' is not a class (valid: neg, pos)" in err
+
+
+def test_a_baseline_is_refused_with_the_reason(run_cli, tabular_run, tmp_path):
+    folder, _ = tabular_run
+    run = neuralab.train(
+        tiny_experiment(
+            data={"dataset": {"name": "csv", "csv": str(folder / "data.csv"), "target": "label"}},
+            model={"family": "logreg"},
+        ),
+        out=tmp_path,
+    )
+    code, _, err = run_cli("explain", str(run.path), str(folder / "rows.csv"))
+    assert code == 2
+    assert "per-sample attributions need gradients; this run is a classical baseline" in err
