@@ -12,6 +12,7 @@ import platform
 import time
 import warnings
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 
 from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
+from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, did_you_mean
@@ -59,6 +61,7 @@ from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingW
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import Checkpointing, num_batches, predict_outputs, score
 from neuralab.train.optim import resolved_lr
+from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
 from neuralab.train.state import latest_checkpoint, stop_on_signals
 from neuralab.transfer import (
     Unfreeze,
@@ -91,6 +94,7 @@ class FitRecord:
     seconds: float = 0.0
     diagnostics: dict[str, Any] = field(default_factory=dict)
     transfer: dict[str, Any] | None = None
+    privacy: dict[str, Any] | None = None  # the DP budget and what training spent of it
 
 
 def train(
@@ -188,6 +192,8 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
         make_placement(experiment.train.device, experiment.train.precision)
     elif distributed.current().distributed:
         raise NeuralabError("--nproc", "classical baselines fit in one process", "drop --nproc")
+    if experiment.privacy is not None:
+        _check_privacy(experiment, bundle)
     return bundle, task, stopper
 
 
@@ -226,6 +232,22 @@ def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
                 if task == "language_model"
                 else "use dataset: reverse",
             )
+
+
+def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
+    """Everything DP-SGD cannot do, reported before any file is written."""
+    if isinstance(experiment.model, BASELINES):
+        raise NeuralabError(
+            "privacy",
+            f"DP-SGD trains neural networks; '{experiment.model.family}' is a classical baseline",
+            "remove the privacy section, or choose a deep family such as mlp or cnn",
+        )
+    problems = experiment_problems(experiment)
+    if problems:
+        raise NeuralabError.many(problems)
+    meta = bundle.meta
+    model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+    check_model(model, experiment.model.family)
 
 
 def _train_into(
@@ -300,10 +322,23 @@ def _fit_deep(
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
     reg = experiment.regularization
+    trained, private = model, None
+    if experiment.privacy is not None:
+        private = make_private(
+            model,
+            optimizer,
+            bundle.x_train,
+            bundle.y_train,
+            experiment.privacy,
+            epochs=epochs,
+            batch_size=batch_size,
+        )
+        trained, optimizer = private.model, private.optimizer
+        observers = [private.accounting, *observers]  # before MetricsLog: epsilon is logged
     previous = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(experiment.train.deterministic or previous)
     try:
-        with stop_on_signals() as stop:
+        with stop_on_signals() as stop, quiet() if private else nullcontext():
             checkpointing = None
             if run_dir is not None:
                 checkpointing = Checkpointing(
@@ -314,7 +349,7 @@ def _fit_deep(
                     stop=stop,
                 )
             state = fit(
-                model,
+                trained,
                 task,
                 bundle,
                 optimizer=optimizer,
@@ -332,6 +367,7 @@ def _fit_deep(
                 resume=resume,
                 placement=placement,
                 shard=shard,
+                draw_batches=private.draw_batches if private else None,
             )
     finally:
         torch.use_deterministic_algorithms(previous)
@@ -339,7 +375,9 @@ def _fit_deep(
     model.cpu()
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
-    return model, FitRecord(state.history, state.epoch, best, seconds, transfer=reuse.record)
+    record = FitRecord(state.history, state.epoch, best, seconds, transfer=reuse.record)
+    record.privacy = private.summary() if private else None
+    return model, record
 
 
 @dataclass
@@ -437,6 +475,8 @@ def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(),  # results are identical per thread count
         },
     }
+    if record.privacy is not None:
+        card["privacy"] = record.privacy
     if isinstance(task, Classification):
         card["confusion_matrix"] = task.confusion(test_output, bundle.y_test)
     if isinstance(task, MultiTask):
@@ -467,4 +507,32 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     experiment = load_config(run_dir / CONFIG)
     predictor = Predictor.load(run_dir)
     bundle, task, _ = prepare(experiment)
-    return evaluate(predictor.model, task, bundle.x_test, bundle.y_test)
+    output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
+    return score(task, output, bundle.y_test)
+
+
+def calibrate(run_dir: str | Path) -> dict[str, float]:
+    """Fit temperature scaling on the validation split; keep it in the card (so `predict`
+    and `evaluate` use it) and redraw the report's reliability diagram."""
+    run_dir = Path(run_dir)
+    card = read_card(run_dir)
+    if card["task"] != "classification":
+        raise NeuralabError(
+            str(run_dir), f"calibration is for classifiers; this run is {card['task']}"
+        )
+    experiment = load_config(run_dir / CONFIG)
+    bundle, _, _ = prepare(experiment)
+    model = Predictor.load(run_dir).model
+    val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
+    temperature = fit_temperature(val, bundle.y_val)
+    card["calibration"] = {
+        "temperature": temperature,
+        "val_ece_before": expected_calibration_error(val, bundle.y_val),
+        "val_ece_after": expected_calibration_error(val / temperature, bundle.y_val),
+        "test_ece_before": expected_calibration_error(test, bundle.y_test),
+        "test_ece_after": expected_calibration_error(test / temperature, bundle.y_test),
+    }
+    config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
+    write_run_report(run_dir, card, config_text, model, bundle)
+    save_json(run_dir / CARD, card)
+    return card["calibration"]

@@ -366,6 +366,39 @@ def generate_command(
     sys.stdout.write(text + "\n")
 
 
+@app.command("explain")
+def explain_command(
+    run_dir: Annotated[Path, typer.Argument(help="A neural network's run directory.")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Samples: .csv or .npy.")],
+    method: Annotated[
+        str, typer.Option("--method", help="integrated_gradients, saliency or occlusion.")
+    ] = "integrated_gradients",
+    target: Annotated[
+        str | None, typer.Option("--target", help="Class to explain (default: the predicted).")
+    ] = None,
+    out: Out = Path("runs"),
+) -> None:
+    """Attribute each sample's prediction to its inputs (Captum); write PNG and JSON."""
+    from neuralab.explain import write_explanation  # Captum loads only when asked for
+
+    predictor = Predictor.load(run_dir)
+    samples = predictor.read_inputs(input_path)
+    folder = write_explanation(predictor, samples, method=method, target=target, out=out)
+    console.print(f"explanation: {folder}", soft_wrap=True)
+
+
+@app.command("calibrate")
+def calibrate_command(run_dir: Annotated[Path, typer.Argument(help="A classifier's run.")]) -> None:
+    """Fit temperature scaling on the validation split; predict and evaluate then use it."""
+    result = api.calibrate(run_dir)
+    table = Table("expected calibration error", "before", "after", title="calibration")
+    for split in ("val", "test"):
+        before, after = result[f"{split}_ece_before"], result[f"{split}_ece_after"]
+        table.add_row(split, f"{before:.4f}", f"{after:.4f}")
+    console.print(table)
+    console.print(f"temperature: {result['temperature']:.4f} (saved in {run_dir / 'card.json'})")
+
+
 @app.command("resume")
 def resume_command(
     run_dir: Annotated[

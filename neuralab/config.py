@@ -25,6 +25,7 @@ from neuralab.search import SearchConfig
 from neuralab.tasks import LossName
 from neuralab.train.device import DEVICE_PATTERN, Precision
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
+from neuralab.train.privacy import PrivacyConfig
 
 # Every model an experiment can name: the deep families and the classical baselines.
 if TYPE_CHECKING:  # the union is built from the registries, which mypy cannot follow
@@ -83,6 +84,7 @@ class Experiment(Strict):
     search: SearchConfig | None = None  # read by `neuralab tune`; `train` ignores it
     # several heads on one body, each with its own target and loss weight (multitask.py)
     tasks: TasksConfig | None = Field(None, min_length=1)
+    privacy: PrivacyConfig | None = None  # DP-SGD; see docs/trust.md
 
     @model_validator(mode="before")
     @classmethod

@@ -229,6 +229,11 @@ class Predictor:
             model.eval()
         return cls(model, meta, card)
 
+    @property
+    def calibration_temperature(self) -> float:
+        """What logits are divided by before the softmax: fitted by `neuralab calibrate`."""
+        return float(self.card.get("calibration", {}).get("temperature", 1.0))
+
     def outputs(self, x: np.ndarray) -> torch.Tensor:
         """Raw model outputs for raw inputs of shape (N, *input_shape) or (N, features)."""
         x = np.asarray(x, dtype=np.float32)
@@ -261,7 +266,7 @@ class Predictor:
             errors = (output - scaled).pow(2).flatten(1).mean(dim=1)
             return Prediction(values=errors.numpy(), reconstruction=True)
         if self.meta.task == "classification":
-            probabilities = output.softmax(dim=1).numpy()
+            probabilities = (output / self.calibration_temperature).softmax(dim=1).numpy()
             labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]
             return Prediction(labels, probabilities, label_names=self.meta.label_names)
         return Prediction(values=self.meta.unscale_targets(output).numpy())

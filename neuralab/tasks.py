@@ -20,21 +20,23 @@ from sklearn.metrics import (
 )
 from torch.nn import functional as F
 
+from neuralab.calibration import expected_calibration_error
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 
 LossName = Literal["auto", "cross_entropy", "mse", "mae"]
 # Metrics where lower is better; every other metric is maximised.
-LOWER_IS_BETTER = {"loss", "mse", "mae", "bits_per_char"}
+LOWER_IS_BETTER = {"loss", "mse", "mae", "bits_per_char", "ece"}
 
 
 @dataclass(frozen=True)
 class Classification:
-    """Cross-entropy on logits; accuracy and macro-F1; predictions are class indices."""
+    """Cross-entropy on logits; accuracy, macro-F1 and expected calibration error (ECE);
+    predictions are class indices."""
 
     num_classes: int
     name: str = "classification"
-    metric_names: tuple[str, ...] = ("accuracy", "macro_f1")
+    metric_names: tuple[str, ...] = ("accuracy", "macro_f1", "ece")
     main_metric: str = "accuracy"
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -53,6 +55,7 @@ class Classification:
                     zero_division=0,
                 )
             ),
+            "ece": expected_calibration_error(output, target),
         }
 
     def confusion(self, output: torch.Tensor, target: torch.Tensor) -> list[list[int]]:

@@ -1,9 +1,10 @@
-"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, and
-the samples a model got most confidently wrong."""
+"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, the
+samples a model got most confidently wrong, and the reliability diagram."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import matplotlib
 
@@ -97,3 +98,73 @@ def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[st
     axis.set_ylabel("latent 2")
     axis.set_title("test samples in latent space")
     return to_png(figure)
+
+
+def reliability_figure(curves: dict[str, Any]) -> bytes:
+    """Accuracy against confidence per bin, one line per named `Reliability` (e.g. before
+    and after temperature scaling); the diagonal is perfect calibration."""
+    figure, axis = plt.subplots(figsize=(4.8, 4.3), constrained_layout=True)
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    for name, bins in curves.items():
+        used = bins.counts > 0
+        axis.plot(
+            bins.confidence[used],
+            bins.accuracy[used],
+            marker="o",
+            label=f"{name}, ECE {bins.ece:.3f}",
+        )
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (top-class probability)")
+    axis.set_ylabel("accuracy")
+    axis.legend(fontsize=8, loc="upper left")
+    axis.grid(alpha=0.3)
+    return to_png(figure)
+
+
+def attribution_figure(
+    samples: np.ndarray,
+    attributions: np.ndarray,
+    captions: list[str],
+    kind: str,
+    feature_names: list[str],
+) -> bytes:
+    """One panel per sample: images with the attribution as a red (for) / blue (against)
+    overlay, sequences with a bar per step under the signal, tabular rows as a bar per
+    feature."""
+    columns = min(len(samples), 4 if kind == "tabular" else 6)
+    rows = -(-len(samples) // columns)
+    figure = plt.figure(figsize=(2.6 * columns, 2.6 * rows), constrained_layout=True)
+    panels = figure.subfigures(rows, columns, squeeze=False).ravel()
+    for panel, sample, values, caption in zip(
+        panels, samples, attributions, captions, strict=False
+    ):
+        _attribution_panel(panel, sample, values, kind, feature_names)
+        panel.suptitle(caption, fontsize=8)
+    return to_png(figure)
+
+
+def _attribution_panel(panel, sample, values, kind: str, feature_names: list[str]) -> None:
+    if kind == "image":
+        axis = panel.subplots()
+        heat = values.sum(axis=0)  # over channels
+        limit = float(np.abs(heat).max()) or 1.0
+        picture = sample[0] if sample.shape[0] == 1 else np.moveaxis(sample[:3], 0, -1)
+        axis.imshow(picture, cmap="gray_r")
+        axis.imshow(heat, cmap="bwr", vmin=-limit, vmax=limit, alpha=0.6)
+        axis.axis("off")
+    elif kind == "sequence":
+        signal, bars = panel.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+        for channel in sample:
+            signal.plot(channel, linewidth=1)
+        per_step = values.sum(axis=0)
+        bars.bar(range(len(per_step)), per_step, color=np.where(per_step >= 0, "C3", "C0"))
+        for axis in (signal, bars):
+            axis.set_yticks([])
+    else:
+        axis = panel.subplots()
+        positions = range(len(values))
+        axis.barh(positions, values, color=np.where(values >= 0, "C3", "C0"))
+        axis.set_yticks(positions, feature_names, fontsize=7)
+        axis.invert_yaxis()
+        axis.axvline(0, color="grey", linewidth=0.8)

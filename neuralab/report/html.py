@@ -14,11 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuralab.calibration import reliability
 from neuralab.data import DataBundle
 from neuralab.report.figures import (
     confusion_figure,
     gradient_norm_figure,
     latent_figure,
+    reliability_figure,
     samples_figure,
 )
 from neuralab.report.reuse import Table, heads_table, transfer_tables
@@ -90,6 +92,8 @@ def write_run_report(
         sections.append(_regression_section(card, bundle, output))
     if "transfer" in card:
         sections.append(_tables(transfer_tables(card["transfer"])))
+    if "privacy" in card:
+        sections.append(_privacy_section(card["privacy"]))
     sections.append(_health_section(card))
     sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
     sections.append(
@@ -194,7 +198,26 @@ def _classification_section(card: dict[str, Any], bundle: DataBundle, output) ->
         confusion_figure(card["confusion_matrix"], labels), "confusion matrix"
     )
     text += "<h3>Per class</h3>" + table(["class", "precision", "recall", "support"], rows)
-    return text + _confident_mistakes(card, bundle, output, labels)
+    return (
+        text
+        + _calibration(card, bundle, output)
+        + _confident_mistakes(card, bundle, output, labels)
+    )
+
+
+def _calibration(card: dict[str, Any], bundle: DataBundle, output) -> str:
+    """The reliability diagram of the test split, before and after temperature scaling."""
+    curves = {"as trained": reliability(output, bundle.y_test)}
+    note = "Run <code>neuralab calibrate RUN_DIR</code> to fit temperature scaling on val."
+    if "calibration" in card:
+        temperature = card["calibration"]["temperature"]
+        curves[f"T = {temperature:.2f}"] = reliability(output / temperature, bundle.y_test)
+        note = f"Temperature T = {temperature:.3f}, fitted on the validation split."
+    return (
+        "<h3>Calibration (test split)</h3>"
+        + image(reliability_figure(curves), "reliability diagram")
+        + f"<p class='muted'>{note}</p>"
+    )
 
 
 def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
@@ -268,6 +291,22 @@ def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, outp
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
     return text
+
+
+def _privacy_section(privacy: dict[str, Any]) -> str:
+    rows = [
+        ["epsilon spent (budget)", f"{privacy['epsilon_spent']:.3f} ({privacy['epsilon_target']})"],
+        ["delta", f"{privacy['delta']:.1e}"],
+        ["per-sample gradient clip", privacy["max_grad_norm"]],
+        ["noise multiplier", f"{privacy['noise_multiplier']:.3f}"],
+        ["sampling rate per step", f"{privacy['sample_rate']:.4f}"],
+        ["accountant", privacy["accountant"]],
+    ]
+    return (
+        "<h2>Privacy</h2><p>Trained with DP-SGD (Opacus): the training split is protected at "
+        "this (epsilon, delta); the validation split, used to pick epochs, is not.</p>"
+        + table(["", ""], rows)
+    )
 
 
 def _health_section(card: dict[str, Any]) -> str:

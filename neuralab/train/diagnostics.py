@@ -56,6 +56,7 @@ class GradientHealth(Callback):
         for name, parameter in state.model.named_parameters():
             if parameter.ndim > 1 and parameter.grad is not None:
                 norm = parameter.grad.detach().norm().item()
+                name = name.removeprefix("_module.")  # Opacus' wrapper, under DP-SGD
                 self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + norm
         self._epoch_count += 1
 

@@ -11,6 +11,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
 from neuralab.train.state import StopFlag, save_checkpoint
 
 EVAL_BATCH_SIZE = 1024
+# (number of training samples, order generator) -> one epoch's batches as index tensors
+BatchDraw = Callable[[int, torch.Generator], list[torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -48,20 +51,20 @@ class TrainingInterrupted(NeuralabError):
 
 @dataclass
 class EpochProgress:
-    """How far the current epoch got: its batch order and what the done batches produced
-    (kept so a resumed epoch reports the same train metrics)."""
+    """How far the current epoch got: its batches (index tensors) and what the done batches
+    produced (kept so a resumed epoch reports the same train metrics)."""
 
-    permutation: torch.Tensor
+    batches: list[torch.Tensor]
     next_batch: int = 0
     outputs: list[torch.Tensor] = field(default_factory=list)
     targets: list[torch.Tensor] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
 
     def remaining(
-        self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shard: Shard = SINGLE
+        self, x: torch.Tensor, y: torch.Tensor, shard: Shard = SINGLE
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """The batches not yet done (this rank's share of each, when distributed)."""
-        for index in batch_indices(self.permutation, batch_size, start=self.next_batch):
+        for index in self.batches[self.next_batch :]:
             self.next_batch += 1
             index = shard.of(index)
             yield x[index], y[index]
@@ -93,13 +96,16 @@ def fit(
     resume: dict[str, Any] | None = None,
     placement: Placement = CPU,
     shard: Shard = SINGLE,
+    draw_batches: BatchDraw | None = None,
 ) -> TrainState:
     """Train `model` on `bundle`'s training split, validating every epoch.
 
     The test split is never read here: model selection sees only train and val. Given
     `resume` (a checkpoint's state), training continues exactly where it stopped, to the
     same weights an uninterrupted run reaches. Under torchrun (`shard`), every rank draws
-    the same global batches and trains on its share of each through DDP.
+    the same global batches and trains on its share of each through DDP. `draw_batches`
+    picks each epoch's batches from the order generator (default: shuffled, consecutive;
+    DP-SGD draws Poisson ones).
     """
     net = wrap(model, shard)
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
@@ -112,9 +118,10 @@ def fit(
         callback.on_fit_start(state)
     started = time.perf_counter() - seconds_before
     while state.epoch < epochs and not state.should_stop:
-        progress = progress or EpochProgress(torch.randperm(len(bundle.x_train), generator=order))
+        draw = draw_batches or partial(shuffled_batches, batch_size=batch_size)
+        progress = progress or EpochProgress(draw(len(bundle.x_train), order))
         model.train()
-        for x, y in progress.remaining(bundle.x_train, bundle.y_train, batch_size, shard):
+        for x, y in progress.remaining(bundle.x_train, bundle.y_train, shard):
             output, loss = train_step(
                 net,
                 task,
@@ -242,7 +249,7 @@ def _save(
         "progress": None
         if progress is None
         else {
-            "permutation": progress.permutation,
+            "batches": progress.batches,
             "next_batch": progress.next_batch,
             "outputs": progress.outputs,
             "targets": progress.targets,
@@ -346,6 +353,13 @@ def batch_indices(
         if len(index) == 1 and n > 1:
             return
         yield index
+
+
+def shuffled_batches(
+    num_samples: int, generator: torch.Generator, *, batch_size: int
+) -> list[torch.Tensor]:
+    """One epoch of consecutive batches of a seeded permutation: every sample once."""
+    return list(batch_indices(torch.randperm(num_samples, generator=generator), batch_size))
 
 
 def batches(
