@@ -24,9 +24,10 @@ from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
-from neuralab.errors import NeuralabError, did_you_mean
-from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
+from neuralab.errors import NeuralabError, Problem, did_you_mean
+from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
 from neuralab.report import plot_curves, write_run_report
+from neuralab.report.samples import SampleGrid
 from neuralab.runs import (
     CARD,
     CHECKPOINTS,
@@ -42,7 +43,7 @@ from neuralab.runs import (
     save_model,
     unfinished_runs,
 )
-from neuralab.tasks import Classification, Task, make_task, monitor_names
+from neuralab.tasks import Adversarial, Classification, Task, make_task, monitor_names
 from neuralab.train import (
     Callback,
     EarlyStopping,
@@ -164,7 +165,11 @@ def _prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | 
             y_test=bundle.x_test,
             labels_test=bundle.y_test,
         )
-    task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
+    if isinstance(experiment.model, GANConfig):
+        _reject_gan_settings(experiment)
+        task: Task = Adversarial()
+    else:
+        task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     if not is_baseline:  # an unavailable device or precision fails here, before any file
@@ -197,6 +202,29 @@ def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
             )
 
 
+def _reject_gan_settings(experiment: Experiment) -> None:
+    """A GAN does its own two-player update: settings of the shared step do not reach it,
+    and its losses measure no quality worth stopping or selecting on."""
+    train, reg = experiment.train, experiment.regularization
+    ignored = {
+        "train.loss": train.loss != "auto",
+        "train.grad_clip": train.grad_clip is not None,
+        "train.early_stopping": train.early_stopping is not None,
+        "regularization.l1": reg.l1 > 0,
+        "regularization.l2": reg.l2 > 0,
+        "regularization.input_noise": reg.input_noise > 0,
+    }
+    problems = [
+        Problem(
+            key, "does not apply to family gan", "remove it; a GAN trains a fixed number of epochs"
+        )
+        for key, is_set in ignored.items()
+        if is_set
+    ]
+    if problems:
+        raise NeuralabError.many(problems)
+
+
 def _train_into(
     run_dir: Path,
     experiment: Experiment,
@@ -214,12 +242,13 @@ def _train_into(
         model, record = _fit_baseline(experiment, task, bundle)
         save_json_lines(run_dir / METRICS, record.history)
     else:
-        health = GradientHealth()
+        health = GradientHealth(loss_should_fall=not isinstance(task, Adversarial))
         observers = [
             NonFiniteGuard(),
             health,
             MetricsLog(run_dir / METRICS),
             *([stopper] if stopper else []),
+            *_sample_grids(experiment, run_dir, bundle),
             *callbacks,
         ]
         model, record = _fit_deep(
@@ -228,7 +257,7 @@ def _train_into(
         record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
         plot_curves(
             record.history,
-            task.main_metric,
+            getattr(task, "curves", ("loss", task.main_metric)),
             run_dir / CURVES,
             title=experiment.name,
             best_epoch=record.best_epoch,
@@ -240,6 +269,12 @@ def _train_into(
         config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
         write_run_report(run_dir, card, config_text, model, bundle)
     return card
+
+
+def _sample_grids(experiment: Experiment, run_dir: Path, bundle: DataBundle) -> list[Callback]:
+    if not isinstance(experiment.model, GANConfig):
+        return []
+    return [SampleGrid(run_dir, bundle.meta, experiment.model.samples_every)]
 
 
 def _fit_deep(

@@ -1,9 +1,10 @@
-"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, and
-the samples a model got most confidently wrong."""
+"""Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, the
+samples a model got most confidently wrong, latent maps and grids of generated samples."""
 
 from __future__ import annotations
 
 import io
+import math
 
 import matplotlib
 
@@ -96,4 +97,32 @@ def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[st
     axis.set_xlabel("latent 1")
     axis.set_ylabel("latent 2")
     axis.set_title("test samples in latent space")
+    return to_png(figure)
+
+
+def sample_grid(samples: np.ndarray, kind: str) -> bytes:
+    """Many samples at a glance, without captions: images tiled into one square-ish picture
+    (one pixel of gap), sequences as small line plots."""
+    if kind != "image":
+        return samples_figure(samples, [""] * len(samples), kind)
+    columns = math.ceil(math.sqrt(len(samples)))
+    rows = -(-len(samples) // columns)
+    channels, height, width = samples.shape[1:]
+    # Shade between the 1st and 99th percentiles, so a few stray values do not wash out the
+    # picture; gaps and empty cells take the low end, white in gray_r.
+    low, high = np.percentile(samples, [1, 99])
+    canvas = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1, channels), low)
+    for i, sample in enumerate(samples):
+        top, left = (i // columns) * (height + 1), (i % columns) * (width + 1)
+        canvas[top : top + height, left : left + width] = np.moveaxis(sample, 0, -1)
+    size = min(8.0, 0.5 * columns + 1)
+    figure, axis = plt.subplots(figsize=(size, size * rows / columns), constrained_layout=True)
+    axis.axis("off")
+    picture = canvas[..., 0] if channels == 1 else (canvas[..., :3] - low) / (high - low)
+    axis.imshow(
+        np.clip(picture, low, high) if channels == 1 else np.clip(picture, 0, 1),
+        cmap="gray_r",
+        vmin=low,
+        vmax=high,
+    )
     return to_png(figure)

@@ -1,7 +1,7 @@
 """`report.html`: one self-contained page per run (images embedded, no server, no
 scripts) with what a careful practitioner checks: the config, the data, the curves, the
-errors, the per-class picture (or, for autoencoders, the latent map), training health, and
-timing."""
+errors, the per-class picture (or, for autoencoders, the latent map; for GANs, generated
+samples), training health, and timing."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ from neuralab.report.figures import (
     confusion_figure,
     gradient_norm_figure,
     latent_figure,
+    sample_grid,
     samples_figure,
 )
+from neuralab.report.samples import GRID_SEED, GRID_SIZE, generate
 from neuralab.train import predict_outputs
 
 NUM_WRONG = 12
@@ -83,6 +85,8 @@ def write_run_report(
         sections.append(_generation_section(model, bundle))
     elif card["task"] == "seq2seq":
         sections.append(_translation_section(model, bundle))
+    elif card["task"] == "adversarial":
+        sections.append(_adversarial_section(model, bundle))
     else:
         sections.append(_regression_section(card, bundle, output))
     sections.append(_health_section(card))
@@ -257,6 +261,15 @@ def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, outp
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
     return text
+
+
+def _adversarial_section(model, bundle: DataBundle) -> str:
+    samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
+    return (
+        "<h2>Generated samples</h2><p>From the final generator, noise seed "
+        f"{GRID_SEED} (as in <code>samples.png</code>; <code>neuralab generate</code> "
+        "draws more).</p>" + image(sample_grid(samples, bundle.meta.kind), "generated samples")
+    )
 
 
 def _health_section(card: dict[str, Any]) -> str:
