@@ -269,12 +269,12 @@ class Predictor:
 
     def samples(self, n: int, *, seed: int = 0) -> np.ndarray:
         """`n` new samples in the data's raw units, (n, *input_shape), from a model that
-        generates (a GAN); the same seed gives the same samples."""
+        generates (a GAN, a variational autoencoder); the same seed gives the same samples."""
         if not isinstance(self.model, Generative):
             raise NeuralabError(
                 str(self.card["name"]),
                 f"a {self.card['model']['family']} run does not generate samples",
-                "train a gan to generate images or sequences",
+                "train a gan or a variational autoencoder to generate",
             )
         return generate(self.model, self.meta, n, seed=seed)
 
