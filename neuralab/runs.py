@@ -274,7 +274,7 @@ class Predictor:
             raise NeuralabError(
                 str(self.card["name"]),
                 f"a {self.card['model']['family']} run does not generate samples",
-                "train a gan or a variational autoencoder to generate",
+                "train a gan or a variational autoencoder to generate samples, a charlm for text",
             )
         return generate(self.model, self.meta, n, seed=seed)
 
