@@ -177,3 +177,23 @@ def test_sequences_get_a_1d_gan():
     model = GANConfig(channels=(8, 4)).build(input_shape=(1, 40), num_outputs=10)
     assert model.sample(3).shape == (3, 1, 40)
     assert model(torch.randn(5, 1, 40)).shape == (5, 2)
+
+
+def test_interrupted_gan_resumes_to_the_same_weights(tmp_path):
+    """Both players, the shared optimizer and the noise stream come back from the
+    checkpoint: the resumed run equals an uninterrupted one, byte for byte."""
+    from neuralab.api import resume
+    from tests.train.test_resume import InterruptAt, partial_of
+
+    spec = {
+        **GAN_EXPERIMENT,
+        "model": {"family": "gan", "latent_size": 4, "channels": [8, 4], "samples_every": 1},
+        "train": {"epochs": 2, "batch_size": 128, "checkpoint_every": 4},
+    }
+    reference = neuralab.train(spec, out=tmp_path / "reference")
+    with pytest.raises(NeuralabError, match="interrupted at epoch 1, step 6"):
+        neuralab.train(spec, out=tmp_path / "resumed", callbacks=[InterruptAt(6)])
+    run = resume(partial_of(tmp_path / "resumed"))
+    weights = (run.path / "model.safetensors").read_bytes()
+    assert weights == (reference.path / "model.safetensors").read_bytes()
+    assert run.card["metrics"] == reference.card["metrics"]
