@@ -260,6 +260,10 @@ def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, outp
         ]
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
+    if card["model"].get("variational"):
+        samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
+        text += "<h3>Decoded draws from the prior N(0, I)</h3>"
+        text += image(sample_grid(samples, meta["kind"]), "samples from the prior")
     return text
 
 

@@ -188,6 +188,7 @@ def test_vae_run_generates_from_its_prior(tmp_path, run_cli):
         out=tmp_path,
     )
     assert (run.path / "latent.png").stat().st_size > 0
+    assert "Decoded draws from the prior" in (run.path / "report.html").read_text(encoding="utf-8")
     samples = neuralab.load(run.path).samples(5, seed=0)
     assert samples.shape == (5, 1, 8, 8)
     assert len({s.tobytes() for s in samples}) == 5
