@@ -118,11 +118,8 @@ def sample_grid(samples: np.ndarray, kind: str) -> bytes:
     size = min(8.0, 0.5 * columns + 1)
     figure, axis = plt.subplots(figsize=(size, size * rows / columns), constrained_layout=True)
     axis.axis("off")
-    picture = canvas[..., 0] if channels == 1 else (canvas[..., :3] - low) / (high - low)
+    picture = np.clip((canvas - low) / max(high - low, 1e-12), 0.0, 1.0)
     axis.imshow(
-        np.clip(picture, low, high) if channels == 1 else np.clip(picture, 0, 1),
-        cmap="gray_r",
-        vmin=low,
-        vmax=high,
+        picture[..., 0] if channels == 1 else picture[..., :3], cmap="gray_r", vmin=0, vmax=1
     )
     return to_png(figure)
