@@ -210,6 +210,9 @@ def _reject_gan_settings(experiment: Experiment) -> None:
         "train.loss": train.loss != "auto",
         "train.grad_clip": train.grad_clip is not None,
         "train.early_stopping": train.early_stopping is not None,
+        # its own step runs outside the shared step's autocast and compiled forward
+        "train.precision": train.precision != 32,
+        "train.compile": train.compile,
         "regularization.l1": reg.l1 > 0,
         "regularization.l2": reg.l2 > 0,
         "regularization.input_noise": reg.input_noise > 0,

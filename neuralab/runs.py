@@ -273,7 +273,7 @@ class Predictor:
         if not isinstance(self.model, Generative):
             raise NeuralabError(
                 str(self.card["name"]),
-                f"a {self.card['model']['family']} run does not generate samples",
+                f"{self.card['model']['family']} runs do not generate samples",
                 "train a gan or a variational autoencoder to generate samples, a charlm for text",
             )
         return generate(self.model, self.meta, n, seed=seed)

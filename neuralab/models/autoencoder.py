@@ -15,7 +15,6 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from neuralab.errors import NeuralabError
 from neuralab.models.blocks import (
     Activation,
     Init,
@@ -43,11 +42,11 @@ class AutoEncoder(nn.Module):
         latent_size: Size of the code between encoder and decoder.
         kind: `dense` or `conv`.
         channels: Channels of each conv encoder block, first to last (decoder reversed).
-        variational: Encode a Gaussian per sample and regularise it towards N(0, I).
-        beta: Weight of the KL term (variational only; 1 is the plain VAE).
         activation: Nonlinearity after each hidden layer.
         dropout: Probability of zeroing a hidden unit during training (dense only).
     """
+
+    codes_per_latent = 1  # numbers the encoder emits per latent dimension
 
     def __init__(
         self,
@@ -57,15 +56,12 @@ class AutoEncoder(nn.Module):
         *,
         kind: Literal["dense", "conv"] = "dense",
         channels: tuple[int, ...] = (16, 32),
-        variational: bool = False,
-        beta: float = 1.0,
         activation: Activation = "relu",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.input_shape = tuple(input_shape)
-        self.latent_size, self.variational, self.beta = latent_size, variational, beta
-        code_size = 2 * latent_size if variational else latent_size  # mean and log-variance
+        self.input_shape, self.latent_size = tuple(input_shape), latent_size
+        code_size = self.codes_per_latent * latent_size
         self.dense = kind == "dense"  # dense layers see flat samples
         if self.dense:
             widths = [math.prod(input_shape), *hidden_sizes]
@@ -73,7 +69,6 @@ class AutoEncoder(nn.Module):
             self.decoder = self._dense([latent_size, *widths[::-1]], activation, dropout)
         else:
             self.encoder, self.decoder = self._conv(channels, code_size, activation)
-        self._kl = torch.zeros(())
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """(N, *input_shape) -> latent codes (N, latent_size); a VAE's posterior means."""
@@ -82,41 +77,11 @@ class AutoEncoder(nn.Module):
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
         return self.decoder(latent).view(len(latent), *self.input_shape)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self._code(x))
+
     def _code(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1) if self.dense else x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        code = self._code(x)
-        if not self.variational:
-            return self.decode(code)
-        mean, log_var = code.chunk(2, dim=1)
-        # KL(N(mean, var) || N(0, I)) per sample, summed over the latent dimensions.
-        self._kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(dim=1).mean()
-        if not self.training:  # evaluation reconstructs from the mean: no sampling noise
-            return self.decode(mean)
-        return self.decode(mean + (0.5 * log_var).exp() * torch.randn_like(mean))
-
-    def auxiliary_loss(self) -> torch.Tensor:
-        """beta x the KL term of the last forward pass, per input value: the MSE loss is a
-        mean over values, so the sum is the negative ELBO of a Gaussian decoder
-        (variance 1/2) divided by the values per sample. Zero for a plain autoencoder."""
-        if not self.variational:
-            return torch.zeros(())
-        return self.beta * self._kl / math.prod(self.input_shape)
-
-    def kl_divergence(self) -> torch.Tensor:
-        """The KL term of the last forward pass, in nats per sample (unweighted)."""
-        return self._kl
-
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`n` new samples (standardised units) decoded from draws of the N(0, I) prior."""
-        if not self.variational:
-            raise NeuralabError(
-                "model.variational",
-                "a plain autoencoder has no prior to sample from",
-                "train with variational: true to generate",
-            )
-        return self.decode(torch.randn(n, self.latent_size, generator=generator))
 
     def _conv(
         self, channels: tuple[int, ...], code_size: int, activation: Activation
@@ -159,6 +124,68 @@ class AutoEncoder(nn.Module):
         return nn.Sequential(*layers)
 
 
+class VariationalAutoEncoder(AutoEncoder):
+    """An autoencoder whose encoder gives a Gaussian per sample: a mean and a log-variance
+    for each latent dimension. Training decodes a draw from it (the reparameterisation
+    trick) and adds `beta` x its KL divergence from N(0, I) through `auxiliary_loss`;
+    evaluation decodes the mean. `sample` decodes draws from the prior.
+
+    Args:
+        beta: Weight of the KL term (1 is the plain VAE; more pulls codes to the prior).
+        The others: as for `AutoEncoder`.
+    """
+
+    codes_per_latent = 2  # mean and log-variance
+
+    def __init__(
+        self,
+        input_shape: tuple[int, ...],
+        hidden_sizes: tuple[int, ...],
+        latent_size: int,
+        *,
+        beta: float = 1.0,
+        kind: Literal["dense", "conv"] = "dense",
+        channels: tuple[int, ...] = (16, 32),
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            input_shape,
+            hidden_sizes,
+            latent_size,
+            kind=kind,
+            channels=channels,
+            activation=activation,
+            dropout=dropout,
+        )
+        self.beta = beta
+        self._kl = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean, log_var = self._code(x).chunk(2, dim=1)
+        # KL(N(mean, var) || N(0, I)) per sample, summed over the latent dimensions.
+        self._kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(dim=1).mean()
+        if not self.training:  # evaluation reconstructs from the mean: no sampling noise
+            return self.decode(mean)
+        return self.decode(mean + (0.5 * log_var).exp() * torch.randn_like(mean))
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        """beta x the KL term of the last forward pass, per input value: the MSE loss is a
+        mean over values, so the sum is the negative ELBO of a Gaussian decoder
+        (variance 1/2) divided by the values per sample."""
+        return self.beta * self._kl / math.prod(self.input_shape)
+
+    def kl_divergence(self) -> torch.Tensor:
+        """The KL term of the last forward pass, in nats per sample (unweighted)."""
+        return self._kl
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`n` new samples (standardised units) decoded from draws of the N(0, I) prior;
+        the noise is drawn on the CPU, so a seed gives the same draws on every device."""
+        noise = torch.randn(n, self.latent_size, generator=generator)
+        return self.decode(noise.to(next(self.decoder.parameters()).device))
+
+
 class AutoEncoderConfig(Strict):
     """The `model:` section when `family: autoencoder` (the task becomes reconstruction)."""
 
@@ -177,16 +204,27 @@ class AutoEncoderConfig(Strict):
         # `num_outputs` (classes or targets) is ignored: the output is always the input's
         # shape. It is accepted so every family builds through the same call.
         del num_outputs
-        model = AutoEncoder(
-            input_shape,
-            self.hidden_sizes,
-            self.latent_size,
-            kind=self.kind,
-            channels=self.channels,
-            variational=self.variational,
-            beta=self.beta,
-            activation=self.activation,
-            dropout=self.dropout,
-        )
+        model: AutoEncoder
+        if self.variational:
+            model = VariationalAutoEncoder(
+                input_shape,
+                self.hidden_sizes,
+                self.latent_size,
+                beta=self.beta,
+                kind=self.kind,
+                channels=self.channels,
+                activation=self.activation,
+                dropout=self.dropout,
+            )
+        else:
+            model = AutoEncoder(
+                input_shape,
+                self.hidden_sizes,
+                self.latent_size,
+                kind=self.kind,
+                channels=self.channels,
+                activation=self.activation,
+                dropout=self.dropout,
+            )
         init_weights(model, self.init, self.activation)
         return model

@@ -116,8 +116,10 @@ class GAN(nn.Module):
         return nn.Sequential(*layers)
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """`n` generated samples (standardised units), from noise drawn with `generator`."""
-        return self.generator(torch.randn(n, self.latent_size, generator=generator))
+        """`n` generated samples (standardised units), from noise drawn with `generator` on
+        the CPU, so a seed gives the same draws on every device."""
+        noise = torch.randn(n, self.latent_size, generator=generator)
+        return self.generator(noise.to(next(self.generator.parameters()).device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         generator = None if self.training else torch.Generator().manual_seed(EVAL_NOISE_SEED)

@@ -32,7 +32,7 @@ def generate(model: Generative, meta: DataMeta, n: int, *, seed: int) -> np.ndar
     model.eval()
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
-    return samples.numpy() * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
+    return samples.cpu().numpy() * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
 
 
 def write_sample_grid(model: Generative, meta: DataMeta, path: Path, n: int, seed: int) -> Path:

@@ -169,12 +169,10 @@ def test_vae_kl_is_positive_and_beta_pulls_the_codes_to_the_prior():
     assert spread[10.0] < spread[0.1] / 2
 
 
-def test_plain_autoencoder_adds_no_loss_term_and_cannot_sample():
-    model = AutoEncoderConfig().build(input_shape=(1, 8, 8), num_outputs=10)
-    model(DIGITS[:4])
-    assert model.auxiliary_loss().item() == 0
-    with pytest.raises(NeuralabError, match="model.variational"):
-        model.sample(2)
+def test_plain_autoencoder_does_not_generate(digits_run, run_cli):
+    code, _, err = run_cli("generate", str(digits_run.path))
+    assert code == 2
+    assert "autoencoder runs do not generate samples" in err
 
 
 def test_vae_run_generates_from_its_prior(tmp_path, run_cli):

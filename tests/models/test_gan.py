@@ -145,7 +145,7 @@ def test_generate_and_predict_refuse_the_wrong_kind_of_run(gan_run, run_cli, tmp
     classifier = neuralab.train(tiny_experiment(), out=tmp_path)
     code, _, err = run_cli("generate", str(classifier.path))
     assert code == 2
-    assert "a mlp run does not generate samples" in err
+    assert "mlp runs do not generate samples" in err
     samples = tmp_path / "x.npy"
     np.save(samples, load_digits().images[:2])
     code, _, err = run_cli("predict", str(gan_run.path), str(samples))
@@ -156,13 +156,23 @@ def test_generate_and_predict_refuse_the_wrong_kind_of_run(gan_run, run_cli, tmp
 def test_settings_a_gan_ignores_are_refused_by_key(tmp_path):
     experiment = {
         **GAN_EXPERIMENT,
-        "train": {"epochs": 1, "grad_clip": 1.0, "early_stopping": {"monitor": "val_loss"}},
+        "train": {
+            "epochs": 1,
+            "grad_clip": 1.0,
+            "early_stopping": {"monitor": "val_loss"},
+            "precision": "bf16",
+        },
         "regularization": {"l2": 0.01},
     }
     with pytest.raises(NeuralabError) as caught:
         neuralab.train(experiment, out=tmp_path)
     keys = [problem.where for problem in caught.value.problems]
-    assert keys == ["train.grad_clip", "train.early_stopping", "regularization.l2"]
+    assert keys == [
+        "train.grad_clip",
+        "train.early_stopping",
+        "train.precision",
+        "regularization.l2",
+    ]
     assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
