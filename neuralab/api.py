@@ -26,11 +26,12 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
-from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
-from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig
+from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
 from neuralab.multitask import TasksConfig, describe_heads, load_multitask
 from neuralab.report import plot_curves, write_run_report
+from neuralab.report.samples import SampleGrid
 from neuralab.runs import (
     CARD,
     CHECKPOINTS,
@@ -46,7 +47,14 @@ from neuralab.runs import (
     save_model,
     unfinished_runs,
 )
-from neuralab.tasks import Classification, MultiTask, Task, make_task, monitor_names
+from neuralab.tasks import (
+    Adversarial,
+    Classification,
+    MultiTask,
+    Task,
+    make_task,
+    monitor_names,
+)
 from neuralab.train import (
     Callback,
     EarlyStopping,
@@ -185,7 +193,11 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
             y_test=bundle.x_test,
             labels_test=bundle.y_test,
         )
-    task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
+    if isinstance(experiment.model, GANConfig):
+        _reject_gan_settings(experiment)
+        task: Task = Adversarial()
+    else:
+        task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
     is_baseline = isinstance(experiment.model, BASELINES)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     if not is_baseline:  # an unavailable device or precision fails here, before any file
@@ -202,7 +214,9 @@ def _prepare_multitask(
 ) -> tuple[DataBundle, Task, EarlyStopping | None]:
     """One shared body, a head per entry of `tasks:`; networks only."""
     family = experiment.model.family
-    if isinstance(experiment.model, (*BASELINES, *TOKEN_FAMILIES.values(), AutoEncoderConfig)):
+    if isinstance(
+        experiment.model, (*BASELINES, *TOKEN_FAMILIES.values(), AutoEncoderConfig, GANConfig)
+    ):
         raise NeuralabError("tasks", f"family '{family}' cannot have several heads")
     if experiment.task is not None or experiment.train.loss != "auto":
         key = "task" if experiment.task is not None else "train.loss"
@@ -250,6 +264,32 @@ def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
     check_model(model, experiment.model.family)
 
 
+def _reject_gan_settings(experiment: Experiment) -> None:
+    """A GAN does its own two-player update: settings of the shared step do not reach it,
+    and its losses measure no quality worth stopping or selecting on."""
+    train, reg = experiment.train, experiment.regularization
+    ignored = {
+        "train.loss": train.loss != "auto",
+        "train.grad_clip": train.grad_clip is not None,
+        "train.early_stopping": train.early_stopping is not None,
+        # its own step runs outside the shared step's autocast and compiled forward
+        "train.precision": train.precision != 32,
+        "train.compile": train.compile,
+        "regularization.l1": reg.l1 > 0,
+        "regularization.l2": reg.l2 > 0,
+        "regularization.input_noise": reg.input_noise > 0,
+    }
+    problems = [
+        Problem(
+            key, "does not apply to family gan", "remove it; a GAN trains a fixed number of epochs"
+        )
+        for key, is_set in ignored.items()
+        if is_set
+    ]
+    if problems:
+        raise NeuralabError.many(problems)
+
+
 def _train_into(
     run_dir: Path,
     experiment: Experiment,
@@ -267,12 +307,13 @@ def _train_into(
         model, record = _fit_baseline(experiment, task, bundle)
         save_json_lines(run_dir / METRICS, record.history)
     else:
-        health = GradientHealth()
+        health = GradientHealth(loss_should_fall=not isinstance(task, Adversarial))
         observers = [
             NonFiniteGuard(),
             health,
             MetricsLog(run_dir / METRICS),
             *([stopper] if stopper else []),
+            *_sample_grids(experiment, run_dir, bundle),
             *callbacks,
         ]
         model, record = _fit_deep(
@@ -281,7 +322,7 @@ def _train_into(
         record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
         plot_curves(
             record.history,
-            task.main_metric,
+            getattr(task, "curves", ("loss", task.main_metric)),
             run_dir / CURVES,
             title=experiment.name,
             best_epoch=record.best_epoch,
@@ -293,6 +334,12 @@ def _train_into(
         config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
         write_run_report(run_dir, card, config_text, model, bundle)
     return card
+
+
+def _sample_grids(experiment: Experiment, run_dir: Path, bundle: DataBundle) -> list[Callback]:
+    if not isinstance(experiment.model, GANConfig):
+        return []
+    return [SampleGrid(run_dir, bundle.meta, experiment.model.samples_every)]
 
 
 def _fit_deep(

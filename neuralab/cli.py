@@ -31,6 +31,7 @@ from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
 from neuralab.lr_find import find_lr
 from neuralab.models import FAMILIES, describe_models
+from neuralab.report.figures import sample_grid
 from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar, distributed
 from neuralab.train.diagnostics import TrainingWarning
@@ -349,7 +350,7 @@ def predict_command(
 
 @app.command("generate")
 def generate_command(
-    run_dir: Annotated[Path, typer.Argument(help="A language model's run directory.")],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a generative model.")],
     prompt: Annotated[str, typer.Option("--prompt", help="Text to continue.")] = "\n",
     length: Annotated[int, typer.Option("--length", min=1, help="Characters to add.")] = 300,
     temperature: Annotated[
@@ -359,11 +360,25 @@ def generate_command(
         int | None, typer.Option("--top-k", min=1, help="Sample among the k likeliest only.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the sampling.")] = 0,
+    n: Annotated[int, typer.Option("--n", min=1, help="Samples to draw (GAN, VAE).")] = 64,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Grid PNG to write (default: RUN/generated-seedS.png)."),
+    ] = None,
 ) -> None:
-    """Write text with a trained language model."""
+    """Generate: text from a language model, an image grid from a GAN or a VAE."""
     predictor = Predictor.load(run_dir)
-    text = predictor.generate_text(prompt, length, temperature=temperature, top_k=top_k, seed=seed)
-    sys.stdout.write(text + "\n")
+    if predictor.card["task"] == "language_model":
+        text = predictor.generate_text(
+            prompt, length, temperature=temperature, top_k=top_k, seed=seed
+        )
+        sys.stdout.write(text + "\n")
+        return
+    # samples() names the families that generate when this run's cannot.
+    samples = predictor.samples(n, seed=seed)
+    path = output or run_dir / f"generated-seed{seed}.png"
+    path.write_bytes(sample_grid(samples, predictor.meta.kind))
+    console.print(f"wrote {n} samples to {path}", soft_wrap=True)
 
 
 @app.command("explain")

@@ -35,6 +35,7 @@ from neuralab.data.files import encode_features, read_csv
 from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
 from neuralab.models import CharLM, Seq2Seq
+from neuralab.report.samples import Generative, generate
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -251,6 +252,10 @@ class Predictor:
         """Predictions for raw samples (for seq2seq: a list of source strings)."""
         if self.card["task"] == "seq2seq":
             return Prediction(texts=self.translate(x))
+        if self.card["task"] == "adversarial":
+            raise NeuralabError(
+                "predict", "a GAN run makes samples, not predictions", "use neuralab generate RUN"
+            )
         if self.card["task"] == "language_model":
             raise NeuralabError(
                 "predict", "a language model does not predict labels", "use neuralab generate"
@@ -270,6 +275,17 @@ class Predictor:
             labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]
             return Prediction(labels, probabilities, label_names=self.meta.label_names)
         return Prediction(values=self.meta.unscale_targets(output).numpy())
+
+    def samples(self, n: int, *, seed: int = 0) -> np.ndarray:
+        """`n` new samples in the data's raw units, (n, *input_shape), from a model that
+        generates (a GAN, a variational autoencoder); the same seed gives the same samples."""
+        if not isinstance(self.model, Generative):
+            raise NeuralabError(
+                str(self.card["name"]),
+                f"{self.card['model']['family']} runs do not generate samples",
+                "train a gan or a variational autoencoder to generate samples, a charlm for text",
+            )
+        return generate(self.model, self.meta, n, seed=seed)
 
     def translate(self, texts: list[str]) -> list[str]:
         """Seq2seq: decode each source string (beam width as configured)."""

@@ -14,6 +14,7 @@ from pydantic import Field
 from neuralab.models.autoencoder import AutoEncoder, AutoEncoderConfig
 from neuralab.models.charlm import CharLM, CharLMConfig
 from neuralab.models.cnn import CNN, CNNConfig
+from neuralab.models.gan import GAN, GANConfig
 from neuralab.models.mlp import MLP, MLPConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
@@ -28,7 +29,8 @@ ModelConfig = Annotated[
     | TransformerConfig
     | AutoEncoderConfig
     | Seq2SeqConfig
-    | CharLMConfig,
+    | CharLMConfig
+    | GANConfig,
     Field(discriminator="family"),
 ]
 FAMILIES = (
@@ -40,6 +42,7 @@ FAMILIES = (
     AutoEncoderConfig,
     Seq2SeqConfig,
     CharLMConfig,
+    GANConfig,
 )
 # Families that read token ids, each for the one task it serves.
 TOKEN_FAMILIES: dict[str, type[CharLMConfig] | type[Seq2SeqConfig]] = {
@@ -54,6 +57,8 @@ __all__ = [
     "CharLM",
     "CharLMConfig",
     "FAMILIES",
+    "GAN",
+    "GANConfig",
     "MLP",
     "CNNConfig",
     "MLPConfig",

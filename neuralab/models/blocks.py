@@ -1,6 +1,6 @@
 """Pieces shared by several model families, written once: activations by name, weight
-initialisation by name, the convolution block, the pre-activation residual block and
-positional encodings."""
+initialisation by name, the convolution and upsampling blocks, the pre-activation residual
+block and positional encodings."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ def init_weights(model: nn.Module, scheme: Init, activation: Activation) -> None
             _init_matrix(module.in_proj_weight, scheme, activation)
             if module.in_proj_bias is not None:
                 nn.init.zeros_(module.in_proj_bias)
-        elif isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d):
+        elif isinstance(
+            module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.ConvTranspose1d | nn.ConvTranspose2d
+        ):
             _init_matrix(module.weight, scheme, activation)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
@@ -118,6 +120,42 @@ def conv_block(
         }[(pool, dims)]
         layers.append(pool_cls(2))
     return nn.Sequential(*layers)
+
+
+def upsample_block(
+    dims: Literal[1, 2],
+    in_channels: int,
+    out_channels: int,
+    *,
+    batch_norm: bool,
+    activation: Activation | None,
+) -> nn.Sequential:
+    """Transposed conv (kernel 4, stride 2, padding 1: exactly doubles each spatial size,
+    as in DCGAN, Radford et al. 2016) -> optional batch norm -> optional activation."""
+    conv = nn.ConvTranspose1d if dims == 1 else nn.ConvTranspose2d
+    norm = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+    layers: list[nn.Module] = [conv(in_channels, out_channels, 4, 2, 1, bias=not batch_norm)]
+    if batch_norm:
+        layers.append(norm(out_channels))
+    if activation is not None:
+        layers.append(make_activation(activation))
+    return nn.Sequential(*layers)
+
+
+def halvable_shape(family: str, input_shape: tuple[int, ...], num_halvings: int) -> tuple[int, ...]:
+    """The spatial shape after `num_halvings` stride-2 steps; every size must divide evenly
+    so the decoder or generator can double back to exactly the input's shape."""
+    require_sequence_or_image(family, input_shape)
+    spatial = input_shape[1:]
+    factor = 2**num_halvings
+    if any(size % factor for size in spatial):
+        raise NeuralabError(
+            "model.channels",
+            f"{family} halves the input {num_halvings} times (once per entry of channels), "
+            f"so each of its sizes {spatial} must be divisible by {factor}",
+            "use fewer channels entries",
+        )
+    return tuple(size // factor for size in spatial)
 
 
 class ResidualBlock(nn.Module):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,17 +13,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def plot_curves(
     history: list[dict[str, float]],
-    metric: str,
+    panels: Sequence[str],
     path: Path,
     *,
     title: str,
     best_epoch: int | None = None,
 ) -> None:
-    """Write a two-panel PNG: loss (left) and `metric` (right), train vs val, with the
-    epoch whose weights were kept marked when early stopping chose one."""
+    """Write a PNG with one panel per metric in `panels` (e.g. loss and accuracy), train
+    vs val, with the epoch whose weights were kept marked when early stopping chose one."""
     epochs = [record["epoch"] for record in history]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
-    for axis, name in zip(axes, ("loss", metric), strict=True):
+    figure, axes = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 3.8), constrained_layout=True, squeeze=False
+    )
+    for axis, name in zip(axes[0], panels, strict=True):
         for split, style in (("train", "-"), ("val", "--")):
             key = f"{split}_{name}"
             if all(key in record for record in history):

@@ -1,9 +1,11 @@
 """Figures for the HTML report, drawn to PNG bytes: confusion matrix, gradient norms, the
-samples a model got most confidently wrong, and the reliability diagram."""
+samples a model got most confidently wrong, latent maps, grids of generated samples, the
+reliability diagram and attributions."""
 
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import matplotlib
@@ -168,3 +170,28 @@ def _attribution_panel(panel, sample, values, kind: str, feature_names: list[str
         axis.set_yticks(positions, feature_names, fontsize=7)
         axis.invert_yaxis()
         axis.axvline(0, color="grey", linewidth=0.8)
+
+
+def sample_grid(samples: np.ndarray, kind: str) -> bytes:
+    """Many samples at a glance, without captions: images tiled into one square-ish picture
+    (one pixel of gap), sequences as small line plots."""
+    if kind != "image":
+        return samples_figure(samples, [""] * len(samples), kind)
+    columns = math.ceil(math.sqrt(len(samples)))
+    rows = -(-len(samples) // columns)
+    channels, height, width = samples.shape[1:]
+    # Shade between the 1st and 99th percentiles, so a few stray values do not wash out the
+    # picture; gaps and empty cells take the low end, white in gray_r.
+    low, high = np.percentile(samples, [1, 99])
+    canvas = np.full((rows * (height + 1) - 1, columns * (width + 1) - 1, channels), low)
+    for i, sample in enumerate(samples):
+        top, left = (i // columns) * (height + 1), (i % columns) * (width + 1)
+        canvas[top : top + height, left : left + width] = np.moveaxis(sample, 0, -1)
+    size = min(8.0, 0.5 * columns + 1)
+    figure, axis = plt.subplots(figsize=(size, size * rows / columns), constrained_layout=True)
+    axis.axis("off")
+    picture = np.clip((canvas - low) / max(high - low, 1e-12), 0.0, 1.0)
+    axis.imshow(
+        picture[..., 0] if channels == 1 else picture[..., :3], cmap="gray_r", vmin=0, vmax=1
+    )
+    return to_png(figure)

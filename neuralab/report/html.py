@@ -1,7 +1,7 @@
 """`report.html`: one self-contained page per run (images embedded, no server, no
 scripts) with what a careful practitioner checks: the config, the data, the curves, the
-errors, the per-class picture (or, for autoencoders, the latent map), training health, and
-timing."""
+errors, the per-class picture (or, for autoencoders, the latent map; for GANs, generated
+samples), training health, and timing."""
 
 from __future__ import annotations
 
@@ -21,9 +21,11 @@ from neuralab.report.figures import (
     gradient_norm_figure,
     latent_figure,
     reliability_figure,
+    sample_grid,
     samples_figure,
 )
 from neuralab.report.reuse import Table, heads_table, transfer_tables
+from neuralab.report.samples import GRID_SEED, GRID_SIZE, generate
 from neuralab.train import predict_outputs
 
 NUM_WRONG = 12
@@ -88,6 +90,8 @@ def write_run_report(
         sections.append(_translation_section(model, bundle))
     elif card["task"] == "multitask":
         sections.append(_tables([heads_table(card)]))
+    elif card["task"] == "adversarial":
+        sections.append(_adversarial_section(model, bundle))
     else:
         sections.append(_regression_section(card, bundle, output))
     if "transfer" in card:
@@ -290,6 +294,10 @@ def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, outp
         ]
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
+    if card["model"].get("variational"):
+        samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
+        text += "<h3>Decoded draws from the prior N(0, I)</h3>"
+        text += image(sample_grid(samples, meta["kind"]), "samples from the prior")
     return text
 
 
@@ -306,6 +314,15 @@ def _privacy_section(privacy: dict[str, Any]) -> str:
         "<h2>Privacy</h2><p>Trained with DP-SGD (Opacus): the training split is protected at "
         "this (epsilon, delta); the validation split, used to pick epochs, is not.</p>"
         + table(["", ""], rows)
+    )
+
+
+def _adversarial_section(model, bundle: DataBundle) -> str:
+    samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
+    return (
+        "<h2>Generated samples</h2><p>From the final generator, noise seed "
+        f"{GRID_SEED} (as in <code>samples.png</code>; <code>neuralab generate</code> "
+        "draws more).</p>" + image(sample_grid(samples, bundle.meta.kind), "generated samples")
     )
 
 

@@ -36,10 +36,13 @@ class GradientHealth(Callback):
 
     Layers are the parameters with more than one dimension (weight matrices and kernels),
     in the order the model defines them: first is nearest the input.
+
+    With `loss_should_fall` false (a GAN, whose two players' losses trade off) the checks
+    that read the loss (a growing loss, a rising val loss) are off.
     """
 
-    def __init__(self, every: int = 5) -> None:
-        self.every = every
+    def __init__(self, every: int = 5, *, loss_should_fall: bool = True) -> None:
+        self.every, self.loss_should_fall = every, loss_should_fall
         self.norms: dict[str, list[float]] = {}
         self.messages: list[str] = []
         self._warned: set[str] = set()
@@ -81,7 +84,9 @@ class GradientHealth(Callback):
                 "add batch_norm, or use residual connections: family resnet; for sequences, "
                 "an lstm or gru cell)",
             )
-        growing_loss = state.loss > EXPLODING_LOSS_FACTOR * self._first_loss
+        growing_loss = (
+            self.loss_should_fall and state.loss > EXPLODING_LOSS_FACTOR * self._first_loss
+        )
         if max(latest) > EXPLODING_NORM or growing_loss:
             self._warn(
                 "exploding",
@@ -101,7 +106,7 @@ class GradientHealth(Callback):
                     f"{metrics['val_accuracy']:.3f} at epoch {state.epoch} (add dropout, "
                     "regularization.l2 or optim.weight_decay, or train.early_stopping)",
                 )
-        elif self._val_loss_rising(state):
+        elif self.loss_should_fall and self._val_loss_rising(state):
             self._warn(
                 "overfitting",
                 f"overfitting: val loss {metrics['val_loss']:.3g} has risen "

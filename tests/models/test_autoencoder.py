@@ -1,5 +1,6 @@
-"""The autoencoder family and its reconstruction task: it learns digits, scores noise as
-anomalous, draws its latent map, and predicts anomaly scores."""
+"""The autoencoder family and its reconstruction task: it learns digits (dense, conv, and
+variational), scores noise as anomalous, draws its latent map, predicts anomaly scores,
+and a VAE's KL term trades reconstruction for a tighter latent space as beta grows."""
 
 from __future__ import annotations
 
@@ -9,8 +10,38 @@ import torch
 from sklearn.datasets import load_digits
 
 import neuralab
+from neuralab.errors import NeuralabError
 from neuralab.models import AutoEncoderConfig
 from neuralab.runs import read_metrics
+from neuralab.tasks import Reconstruction
+from neuralab.train.loop import batches, train_step
+
+_IMAGES = load_digits().images.astype(np.float32)[:, None]
+DIGITS = torch.tensor((_IMAGES - _IMAGES.mean()) / _IMAGES.std())  # standardised (N, 1, 8, 8)
+TRAIN, VAL = DIGITS[:1400], DIGITS[1400:]
+
+
+def train_on_digits(spec: dict, epochs: int = 5):
+    """Train through the loop's own step (so a VAE's KL enters via `auxiliary_loss`);
+    returns the model and its validation MSE before and after."""
+    torch.manual_seed(0)
+    model = AutoEncoderConfig(**spec).build(input_shape=(1, 8, 8), num_outputs=10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.003)
+    before = validation_mse(model)
+    order = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        model.train()
+        for x, _ in batches(TRAIN, TRAIN, 64, order):
+            train_step(
+                model, Reconstruction(), optimizer, x, x, grad_clip=None, l1=0, l2=0, input_noise=0
+            )
+    return model, before, validation_mse(model)
+
+
+def validation_mse(model) -> float:
+    model.eval()
+    with torch.no_grad():
+        return torch.nn.functional.mse_loss(model(VAL), VAL).item()
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +124,72 @@ def test_predict_writes_anomaly_scores(digits_run, run_cli, tmp_path):
 def test_evaluate_recomputes_reconstruction_metrics(digits_run):
     metrics = neuralab.evaluate_run(digits_run.path)
     assert metrics["mse"] == pytest.approx(digits_run.test_metrics["mse"])
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"kind": "conv"}, {"variational": True}, {"kind": "conv", "variational": True}],
+    ids=["conv", "dense-vae", "conv-vae"],
+)
+def test_each_variant_learns_to_reconstruct_digits(spec):
+    _, before, after = train_on_digits(spec)
+    # Predicting the mean scores ~1.0; 5 epochs (under 3 s) reach 0.44-0.52, measured,
+    # from 3-15 untrained.
+    assert after < 0.6
+    assert after < before / 5
+
+
+def test_conv_variant_uses_convolutions_for_images_and_sequences():
+    spec = AutoEncoderConfig(kind="conv", channels=(4, 8), latent_size=3)
+    image_model = spec.build(input_shape=(1, 8, 8), num_outputs=10)
+    assert any(isinstance(m, torch.nn.Conv2d) for m in image_model.modules())
+    sequence_model = spec.build(input_shape=(2, 40), num_outputs=10)
+    x = torch.randn(5, 2, 40)
+    assert sequence_model(x).shape == x.shape
+    assert sequence_model.encode(x).shape == (5, 3)
+    with pytest.raises(NeuralabError, match="model.channels: .* divisible by 8"):
+        AutoEncoderConfig(kind="conv", channels=(4, 4, 4)).build(
+            input_shape=(1, 12, 12), num_outputs=10
+        )
+
+
+def test_vae_kl_is_positive_and_beta_pulls_the_codes_to_the_prior():
+    kl, spread = {}, {}
+    for beta in (0.1, 10.0):
+        model, _, _ = train_on_digits({"variational": True, "latent_size": 4, "beta": beta})
+        model.eval()
+        with torch.no_grad():
+            model(VAL)
+            kl[beta] = model.kl_divergence().item()
+            spread[beta] = model.encode(VAL).var(dim=0).mean().item()
+    # Measured: KL 9.7 nats at beta 0.1, 0.6 at beta 10; the spread of the posterior
+    # means 0.40 against 0.10.
+    assert kl[10.0] > 0
+    assert kl[10.0] < kl[0.1] / 4
+    assert spread[10.0] < spread[0.1] / 2
+
+
+def test_plain_autoencoder_does_not_generate(digits_run, run_cli):
+    code, _, err = run_cli("generate", str(digits_run.path))
+    assert code == 2
+    assert "autoencoder runs do not generate samples" in err
+
+
+def test_vae_run_generates_from_its_prior(tmp_path, run_cli):
+    run = neuralab.train(
+        {
+            "name": "vae",
+            "data": {"dataset": "digits"},
+            "model": {"family": "autoencoder", "kind": "conv", "variational": True},
+            "train": {"epochs": 2, "batch_size": 64},
+        },
+        out=tmp_path,
+    )
+    assert (run.path / "latent.png").stat().st_size > 0
+    assert "Decoded draws from the prior" in (run.path / "report.html").read_text(encoding="utf-8")
+    samples = neuralab.load(run.path).samples(5, seed=0)
+    assert samples.shape == (5, 1, 8, 8)
+    assert len({s.tobytes() for s in samples}) == 5
+    code, out, _ = run_cli("generate", str(run.path), "--n", "9")
+    assert code == 0
+    assert (run.path / "generated-seed0.png").read_bytes().startswith(b"\x89PNG")

@@ -82,11 +82,30 @@ TINY = {
         # embedding 3x4; GRU 3 gates x (4x8 + 8x8 + 2 biases of 8); head 8 -> 3
         3 * 4 + 3 * (4 * 8 + 8 * 8 + 8 + 8) + (8 * 3 + 3),
     ),
+    "gan": (
+        {"family": "gan", "latent_size": 4, "channels": [8, 4]},
+        (1, 8, 8),
+        # generator: linear 4 -> 8x2x2, BN 8, transposed conv 8->4 (no bias), BN 4,
+        # transposed conv 4->1 (bias); discriminator: conv 1->4 (bias), conv 4->8 (no
+        # bias), BN 8, linear (8x2x2 + the minibatch spread feature) -> 1. All kernels 4
+        # (4x4 = 16 taps).
+        (4 * 32 + 32)
+        + 2 * 8
+        + 8 * 4 * 16
+        + 2 * 4
+        + (4 * 1 * 16 + 1)
+        + (1 * 4 * 16 + 4)
+        + 4 * 8 * 16
+        + 2 * 8
+        + (33 + 1),
+    ),
 }
 # Families whose output is a reconstruction shaped like the input, not one score per class.
 RECONSTRUCTS = {"autoencoder"}
 # Families that read token ids and give logits per position (B, T, vocab).
 READS_TOKENS = {"seq2seq", "charlm"}
+# The GAN's output is the discriminator's (real, generated) logit pair per sample.
+OUTPUT_SHAPES = {"gan": (2,)}
 ADAPTER = TypeAdapter(ModelConfig)
 
 
@@ -113,6 +132,8 @@ def test_forward_backward_every_parameter_gets_a_gradient(family):
     out = model(x)
     if family in READS_TOKENS:
         assert out.shape == (5, *shape, 3)
+    elif family in OUTPUT_SHAPES:
+        assert out.shape == (5, *OUTPUT_SHAPES[family])
     else:
         assert out.shape == ((5, *shape) if family in RECONSTRUCTS else (5, 3))
     out.sum().backward()
@@ -126,7 +147,9 @@ def test_pinned_parameter_count(family):
     assert sum(p.numel() for p in build(family).parameters()) == TINY[family][2]
 
 
-@pytest.mark.parametrize("family", sorted(set(TINY) - RECONSTRUCTS - READS_TOKENS))
+@pytest.mark.parametrize(
+    "family", sorted(set(TINY) - RECONSTRUCTS - READS_TOKENS - set(OUTPUT_SHAPES))
+)
 def test_overfits_one_batch(family):
     torch.manual_seed(0)
     model = build(family)

@@ -85,3 +85,15 @@ def test_val_loss_climbing_while_train_falls_warns_about_overfitting():
     assert health.messages == []
     with pytest.warns(TrainingWarning, match=r"val loss 0.9 has risen 20%\+ above its best"):
         health.on_epoch_end(scripted(model, {"train_loss": 0.1, "val_loss": 0.9}, epoch=8))
+
+
+def test_loss_checks_are_off_when_the_loss_need_not_fall():
+    """A GAN's losses trade off between its players: a rising loss is no alarm there."""
+    health = GradientHealth(every=1, loss_should_fall=False)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    model(torch.ones(1, 2)).sum().backward()
+    health.on_step_end(scripted(model, {}, loss=1.0))
+    for epoch, val in enumerate([1.0, 0.8, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0], start=1):
+        metrics = {"train_loss": 1.0 / epoch, "val_loss": val}
+        health.on_epoch_end(scripted(model, metrics, loss=50.0, epoch=epoch))
+    assert health.messages == []
