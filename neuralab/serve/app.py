@@ -25,7 +25,7 @@ from neuralab import __version__
 from neuralab.errors import NeuralabError
 from neuralab.runs import Prediction
 from neuralab.serve import dashboard
-from neuralab.serve.batching import MicroBatcher
+from neuralab.serve.batching import MicroBatcher, batch_invariant
 from neuralab.serve.guards import ApiError, BodyLimit, RequestMetrics, error_body
 from neuralab.serve.schemas import GenerateRequest, PredictRequest, prediction_rows, to_array
 from neuralab.serve.store import ModelStore, summary
@@ -124,13 +124,13 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
             batcher = batchers.get(name)
             if batcher is None:
                 batcher = batchers[name] = MicroBatcher(
-                    model.predict,
+                    batch_invariant(model.predict),
                     max_batch=settings.max_batch,
                     max_wait_s=settings.max_wait_ms / 1000,
                 )
             prediction = await batcher.predict(x)
         else:
-            prediction = model.predict(x)
+            prediction = batch_invariant(model.predict)(x)
         return json_response({"model": name, "predictions": prediction_rows(prediction)})
 
     @router.post(

@@ -4,7 +4,8 @@ The first waiting request opens a window of `max_wait_s`; requests arriving in i
 the batch until it holds `max_batch` samples. The forward pass runs in a worker thread
 (PyTorch releases the GIL), so the event loop keeps reading requests and the next batch
 fills while this one computes. Every sample's result is the same as predicting it alone:
-inputs were validated before they were queued, and rows are split back in order.
+inputs were validated before they were queued, rows are split back in order, and every
+forward pass has at least `MIN_ROWS` rows (see `batch_invariant`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,25 @@ import numpy as np
 from neuralab.runs import Prediction
 
 Job = tuple[np.ndarray, "asyncio.Future[Prediction]"]
+Predict = Callable[[np.ndarray], Prediction]
+
+# CPU matrix kernels (oneDNN/MKL) pick other code paths for batches of 1-3 rows, which
+# round differently in the last bit; from 4 rows on, a row's result did not depend on the
+# batch in any family we tried. Padding to 8 keeps a margin.
+MIN_ROWS = 8
+
+
+def batch_invariant(predict: Predict) -> Predict:
+    """`predict` with inputs padded to at least `MIN_ROWS` rows, so that a sample gets the
+    same bits alone, in a client's batch, or in a micro-batch with other requests."""
+
+    def padded(x: np.ndarray) -> Prediction:
+        if len(x) >= MIN_ROWS:
+            return predict(x)
+        filler = np.zeros((MIN_ROWS - len(x), *x.shape[1:]), dtype=x.dtype)
+        return _rows(predict(np.concatenate([x, filler])), 0, len(x))
+
+    return padded
 
 
 class MicroBatcher:
@@ -29,9 +49,7 @@ class MicroBatcher:
         max_wait_s: How long the first request of a batch waits for company.
     """
 
-    def __init__(
-        self, predict: Callable[[np.ndarray], Prediction], *, max_batch: int, max_wait_s: float
-    ) -> None:
+    def __init__(self, predict: Predict, *, max_batch: int, max_wait_s: float) -> None:
         self._predict, self.max_batch, self.max_wait_s = predict, max_batch, max_wait_s
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
