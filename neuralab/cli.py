@@ -247,6 +247,22 @@ def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory
     console.print(f"report: {api.report(run_dir)}", soft_wrap=True)
 
 
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a network.")],
+    format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+) -> None:
+    """Export a run's network to ONNX or TorchScript, checked on its test split."""
+    from neuralab.export import export
+
+    exported = export(run_dir, format_)  # type: ignore[arg-type]  # checked inside
+    console.print(
+        f"wrote {exported.path} (outputs within {exported.max_abs_difference:.2g} of PyTorch "
+        f"on {exported.num_samples} test samples)",
+        soft_wrap=True,
+    )
+
+
 # With --workers N, uvicorn starts N processes that each build the app; they read the
 # settings from this variable, set by `serve` below.
 SERVE_SETTINGS_VARIABLE = "NEURALAB_SERVE_SETTINGS"
