@@ -12,6 +12,7 @@ in favour of torch.export: it is kept for runtimes that still load `.pt` TorchSc
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -77,8 +78,12 @@ def export(run_dir: str | Path, target: ExportFormat) -> Exported:
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModule:
     require_onnxruntime()
     batch = torch.export.Dim("batch")
+    # torch.export and onnxscript warn (and log, e.g. that torchvision's ops are skipped)
+    # about their own internals: nothing a user can act on.
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
     with warnings.catch_warnings():
-        # torch.export and onnxscript warn about their own internals, nothing to act on.
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(
@@ -93,6 +98,8 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModu
             )
         except Exception as error:  # the exporter raises many types; its message says why
             raise NeuralabError("onnx", f"export failed: {str(error).splitlines()[0]}") from None
+        finally:
+            registration.setLevel(level)
     return OnnxModule(path)
 
 

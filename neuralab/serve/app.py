@@ -106,7 +106,10 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
 
     @router.get("/models/{name}", summary="One model: family, task, input spec, metrics")
     async def show_model(name: str) -> Response:
-        return json_response(summary(name, card(name)))
+        info = card(name)
+        generates = callable(getattr(store.model(name), "generate", None))
+        details = {"confusion_matrix": info.get("confusion_matrix"), "generates": generates}
+        return json_response({**summary(name, info), **details})
 
     @router.post(
         "/models/{name}/predict",
