@@ -36,6 +36,8 @@ from neuralab.data import load_data
 REPO = Path(__file__).resolve().parents[1]
 MODELS = {"digits-cnn": "examples/digits-cnn.yaml", "mnist1d-gru": "examples/mnist1d-gru.yaml"}
 CONCURRENCY = (1, 8, 64)
+# Micro-batching off (None), or on with this window in milliseconds.
+BATCHING = (None, 0.0, 2.0)
 
 
 def main() -> None:
@@ -55,12 +57,12 @@ def main() -> None:
         _export_all(runs)
     workers = [1] if args.quick else [1, 2]
     rows = []
-    for runtime, num_workers, batching in itertools.product(runtimes, workers, (False, True)):
-        with _server(runs, runtime=runtime, workers=num_workers, batching=batching) as url:
+    for runtime, num_workers, wait_ms in itertools.product(runtimes, workers, BATCHING):
+        with _server(runs, runtime=runtime, workers=num_workers, wait_ms=wait_ms) as url:
             for model, concurrency in itertools.product(models, CONCURRENCY):
                 name = _run_name(runs, model)
                 row = _measure(url, name, _sample(runs / name), concurrency, args.seconds)
-                row.update(model=model, runtime=runtime, workers=num_workers, batching=batching)
+                row.update(model=model, runtime=runtime, workers=num_workers, batching=wait_ms)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     _write(rows, args.out)
@@ -104,18 +106,22 @@ def _export_all(runs: Path) -> None:
 class _server:
     """`neuralab serve` in a child process on a free loopback port, stopped on exit."""
 
-    def __init__(self, runs: Path, *, runtime: str, workers: int, batching: bool) -> None:
+    def __init__(self, runs: Path, *, runtime: str, workers: int, wait_ms: float | None) -> None:
         self.port = _free_port()
         self.command = [
             *(sys.executable, "-m", "neuralab", "serve", str(runs), "--port", str(self.port)),
             *("--runtime", runtime, "--workers", str(workers)),
-            "--batching" if batching else "--no-batching",
+            *(
+                ["--no-batching"]
+                if wait_ms is None
+                else ["--batching", "--max-wait-ms", str(wait_ms)]
+            ),
         ]
 
     def __enter__(self) -> str:
         self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 300  # workers import torch: slow on a busy machine
         while time.monotonic() < deadline:
             try:
                 urllib.request.urlopen(f"{url}/healthz", timeout=1).read()
@@ -174,12 +180,15 @@ def _parse_wrk(output: str) -> dict:
 def _write(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "serve.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    header = "| model | runtime | workers | batching | concurrency | req/s | p50 ms | p99 ms |"
+    header = (
+        "| model | runtime | workers | batching window | concurrency | req/s | p50 ms | p99 ms |"
+    )
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        window = "off" if r["batching"] is None else f"{r['batching']:g} ms"
         lines.append(
             f"| {r['model']} | {r['runtime']} | {r['workers']} | "
-            f"{'on' if r['batching'] else 'off'} | {r['concurrency']} | "
+            f"{window} | {r['concurrency']} | "
             f"{r['requests_per_s']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
         )
     (out / "serve.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
