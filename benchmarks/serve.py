@@ -180,9 +180,7 @@ def _parse_wrk(output: str) -> dict:
 def _write(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "serve.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    header = (
-        "| model | runtime | workers | batching window | concurrency | req/s | p50 ms | p99 ms |"
-    )
+    header = "| model | runtime | workers | batching | concurrency | req/s | p50 ms | p99 ms |"
     lines = [header, "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         window = "off" if r["batching"] is None else f"{r['batching']:g} ms"
