@@ -28,7 +28,7 @@ from neuralab.serve import dashboard
 from neuralab.serve.batching import MicroBatcher, batch_invariant
 from neuralab.serve.guards import ApiError, BodyLimit, RequestMetrics, error_body
 from neuralab.serve.schemas import GenerateRequest, PredictRequest, prediction_rows, to_array
-from neuralab.serve.store import ModelStore, summary
+from neuralab.serve.store import ModelStore, UnknownName, summary
 
 STATIC = Path(__file__).parent / "static"
 
@@ -94,19 +94,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
 def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBatcher]):
     router = APIRouter(prefix="/v1", dependencies=[Depends(_token_check(settings.token))])
 
-    def card(name: str) -> dict[str, Any]:
-        try:
-            return store.card(name)
-        except NeuralabError as error:
-            raise ApiError(404, error) from None
-
     @router.get("/models", summary="The served models")
     async def list_models() -> Response:
         return json_response({"models": [summary(n, store.card(n)) for n in store.names()]})
 
     @router.get("/models/{name}", summary="One model: family, task, input spec, metrics")
     async def show_model(name: str) -> Response:
-        info = card(name)
+        info = store.card(name)
         generates = callable(getattr(store.model(name), "generate", None))
         details = {"confusion_matrix": info.get("confusion_matrix"), "generates": generates}
         return json_response({**summary(name, info), **details})
@@ -119,7 +113,6 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     async def predict(name: str, request: Request) -> Response:
         # Parsed by pydantic-core's JSON reader in one pass, not json.loads + validation.
         payload = _parse(PredictRequest, await request.body())
-        card(name)  # 404 for an unknown name before anything is loaded
         model = store.model(name)
         x = to_array(payload.inputs, model.meta)
         prediction: Prediction
@@ -143,7 +136,7 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     )
     async def generate(name: str, request: Request) -> Response:
         payload = _parse(GenerateRequest, await request.body())
-        info = card(name)
+        info = store.card(name)
         generator = getattr(store.model(name), "generate", None)
         if generator is None:
             raise ApiError(
@@ -157,7 +150,7 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
         samples = await asyncio.to_thread(generator, **payload.model_dump())
         return json_response({"model": name, "samples": samples})
 
-    dashboard.add_routes(router, store, card)
+    dashboard.add_routes(router, store)
     return router
 
 
@@ -208,6 +201,10 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> Response:
         return problem(error.status, error.error)
+
+    @app.exception_handler(UnknownName)
+    async def unknown(request: Request, error: UnknownName) -> Response:
+        return problem(404, error)
 
     @app.exception_handler(NeuralabError)
     async def input_error(request: Request, error: NeuralabError) -> Response:

@@ -8,41 +8,34 @@ store or the listing below found in the served directory.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import orjson
 from fastapi import APIRouter
 from starlette.responses import FileResponse, Response
 
-from neuralab.errors import NeuralabError
 from neuralab.runs import CONFIG, METRICS, read_metrics
-from neuralab.serve.guards import ApiError
-from neuralab.serve.store import ModelStore
+from neuralab.serve.store import ModelStore, UnknownName
 
 LEADERBOARD = "leaderboard.csv"
 REPORT = "report.html"
 
 
-def add_routes(router: APIRouter, store: ModelStore, card: Callable[[str], dict[str, Any]]) -> None:
-    """Add the dashboard's read-only routes; `card(name)` answers 404 for unknown names."""
+def add_routes(router: APIRouter, store: ModelStore) -> None:
+    """Add the dashboard's read-only routes; `store.path` answers 404 for unknown names."""
 
     @router.get("/models/{name}/history", summary="Per-epoch metrics of a run")
     async def history(name: str) -> Response:
-        card(name)
-        path = store.path(name) / METRICS
-        rows = read_metrics(store.path(name)) if path.is_file() else []
+        run_dir = store.path(name)
+        rows = read_metrics(run_dir) if (run_dir / METRICS).is_file() else []
         return Response(orjson.dumps({"epochs": rows}), media_type="application/json")
 
     @router.get("/models/{name}/config", summary="A run's resolved config.yaml")
     async def config(name: str) -> Response:
-        card(name)
         return FileResponse(store.path(name) / CONFIG, media_type="text/plain; charset=utf-8")
 
     @router.get("/models/{name}/report", summary="A run's self-contained report.html")
     async def report(name: str) -> Response:
-        card(name)
         return _report(store.path(name))
 
     @router.get("/comparisons", summary="Leaderboards written by `neuralab compare`")
@@ -54,7 +47,7 @@ def add_routes(router: APIRouter, store: ModelStore, card: Callable[[str], dict[
     async def comparison_report(name: str) -> Response:
         folders = {p.name: p for p in _comparisons(store.root)}
         if name not in folders:
-            raise ApiError(404, NeuralabError("comparison", f"no comparison named '{name}'"))
+            raise UnknownName("comparison", f"no comparison named '{name}'")
         return _report(folders[name])
 
 
@@ -72,5 +65,5 @@ def _leaderboard(folder: Path) -> list[dict[str, str]]:
 def _report(folder: Path) -> Response:
     path = folder / REPORT
     if not path.is_file():
-        raise ApiError(404, NeuralabError("report", f"'{folder.name}' has no {REPORT}"))
+        raise UnknownName("report", f"'{folder.name}' has no {REPORT}")
     return FileResponse(path, media_type="text/html; charset=utf-8")

@@ -19,6 +19,10 @@ from neuralab.errors import NeuralabError
 from neuralab.runs import CARD, Prediction, Predictor
 
 
+class UnknownName(NeuralabError):
+    """A model or comparison name that is not in the served folder (HTTP 404)."""
+
+
 class Runtime(Protocol):
     """What the server needs from a loaded model: a prediction for raw inputs."""
 
@@ -54,7 +58,7 @@ class ModelStore:
     def path(self, name: str) -> Path:
         """The run directory called `name`, only if the listing holds it."""
         if name not in self.names():
-            raise NeuralabError(
+            raise UnknownName(
                 "model", f"no model named '{name}'", "GET /v1/models lists the served models"
             )
         return self.root / name
@@ -63,6 +67,7 @@ class ModelStore:
         return json.loads((self.path(name) / CARD).read_text(encoding="utf-8"))
 
     def model(self, name: str) -> Runtime:
+        """The loaded model; after the first call no file is touched (the hot path)."""
         if name not in self._loaded:
             self._loaded[name] = self._load(self.path(name))
         return self._loaded[name]
