@@ -281,11 +281,11 @@ def serve_command(
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
     batching: Annotated[
         bool, typer.Option("--batching/--no-batching", help="Micro-batch concurrent requests.")
-    ] = False,
+    ] = True,
     max_batch: Annotated[int, typer.Option(min=1, help="Most samples per batch.")] = 64,
     max_wait_ms: Annotated[
         float, typer.Option(min=0.0, max=1000.0, help="Batching window per request.")
-    ] = 2.0,
+    ] = 0.0,
     max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body.")] = 1_000_000,
     runtime: Annotated[
         str, typer.Option(help="torch, or onnx (needs `neuralab export` and the [onnx] extra).")

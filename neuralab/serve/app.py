@@ -9,7 +9,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -23,12 +23,12 @@ from starlette.responses import FileResponse, Response
 
 from neuralab import __version__
 from neuralab.errors import NeuralabError
-from neuralab.runs import Prediction
+from neuralab.runs import Prediction, Predictor
 from neuralab.serve import dashboard
 from neuralab.serve.batching import MicroBatcher, batch_invariant
 from neuralab.serve.guards import ApiError, BodyLimit, RequestMetrics, error_body
-from neuralab.serve.schemas import GenerateRequest, PredictRequest, prediction_rows, to_array
-from neuralab.serve.store import ModelStore, UnknownName, summary
+from neuralab.serve.schemas import GenerateRequest, PredictRequest, prediction_rows, to_inputs
+from neuralab.serve.store import ModelStore, Runtime, UnknownName, summary
 
 STATIC = Path(__file__).parent / "static"
 
@@ -49,9 +49,9 @@ class ServeSettings:
 
     runs_dir: Path
     token: str | None = None
-    batching: bool = False
+    batching: bool = True
     max_batch: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_body_bytes: int = 1_000_000
     runtime: str = "torch"
 
@@ -101,8 +101,10 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     @router.get("/models/{name}", summary="One model: family, task, input spec, metrics")
     async def show_model(name: str) -> Response:
         info = store.card(name)
-        generates = callable(getattr(store.model(name), "generate", None))
-        details = {"confusion_matrix": info.get("confusion_matrix"), "generates": generates}
+        details = {
+            "confusion_matrix": info.get("confusion_matrix"),
+            "generates": generates(store.model(name)),
+        }
         return json_response({**summary(name, info), **details})
 
     @router.post(
@@ -114,9 +116,11 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
         # Parsed by pydantic-core's JSON reader in one pass, not json.loads + validation.
         payload = _parse(PredictRequest, await request.body())
         model = store.model(name)
-        x = to_array(payload.inputs, model.meta)
+        x = to_inputs(payload.inputs, model.meta)
         prediction: Prediction
-        if settings.batching:
+        if isinstance(x, list):  # seq2seq sources: decoded one by one, never padded
+            prediction = await asyncio.to_thread(model.predict, x)
+        elif settings.batching:
             batcher = batchers.get(name)
             if batcher is None:
                 batcher = batchers[name] = MicroBatcher(
@@ -136,22 +140,45 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     )
     async def generate(name: str, request: Request) -> Response:
         payload = _parse(GenerateRequest, await request.body())
-        info = store.card(name)
-        generator = getattr(store.model(name), "generate", None)
-        if generator is None:
+        info, model = store.card(name), store.model(name)
+        if not generates(model):
             raise ApiError(
                 400,
                 NeuralabError(
                     "model",
                     f"'{name}' ({info['model']['family']}, {info['task']}) does not generate",
-                    "generation serves language models and GANs; use /predict",
+                    "generation serves language models (and GANs); use /predict",
                 ),
             )
-        samples = await asyncio.to_thread(generator, **payload.model_dump())
+        samples = await asyncio.to_thread(_generate, model, payload)
         return json_response({"model": name, "samples": samples})
 
     dashboard.add_routes(router, store)
     return router
+
+
+def generates(model: Runtime) -> bool:
+    """A language model writes text; any other model generates if it has `generate`."""
+    if isinstance(model, Predictor) and model.card["task"] == "language_model":
+        return True
+    return callable(getattr(model, "generate", None))
+
+
+def _generate(model: Runtime, request: GenerateRequest) -> list:
+    """`num_samples` texts from a language model (the i-th seeded `seed + i`), or what the
+    model's own `generate(**request)` returns (the contract for GANs, docs/serving.md)."""
+    if isinstance(model, Predictor) and model.card["task"] == "language_model":
+        return [
+            model.generate_text(
+                request.prompt,
+                request.max_tokens,
+                temperature=request.temperature,
+                top_k=request.top_k,
+                seed=request.seed + i,
+            )
+            for i in range(request.num_samples)
+        ]
+    return list(cast(Any, model).generate(**request.model_dump()))
 
 
 def _token_check(token: str | None):

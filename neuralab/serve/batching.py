@@ -53,12 +53,16 @@ class MicroBatcher:
         self._predict, self.max_batch, self.max_wait_s = predict, max_batch, max_wait_s
         self._queue: asyncio.Queue[Job] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._held: Job | None = None  # a request too big for the last batch starts the next
 
     async def predict(self, x: np.ndarray) -> Prediction:
-        if self._worker is None:  # started lazily: it must live on the serving loop
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new event loop (test clients make one
+            self._loop, self._held = loop, None  # per request): queue and worker live on it
+            self._queue = asyncio.Queue()
             self._worker = asyncio.create_task(self._serve())
-        future: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Prediction] = loop.create_future()
         self._queue.put_nowait((x, future))
         return await future
 
@@ -118,6 +122,7 @@ def _rows(prediction: Prediction, start: int, stop: int) -> Prediction:
     return dataclasses.replace(
         prediction,
         labels=part(prediction.labels),
+        texts=part(prediction.texts),
         probabilities=part(prediction.probabilities),
         values=part(prediction.values),
     )

@@ -22,28 +22,42 @@ from neuralab.runs import Prediction
 # A request carries at most this many samples; bigger jobs belong to `neuralab predict`.
 MAX_SAMPLES = 1024
 
-Sample = list[Any] | dict[str, float | str]
+Sample = list[Any] | dict[str, float | str] | str
 
 
 class PredictRequest(BaseModel):
     """`{"inputs": [sample, ...]}`: each sample a nested list of numbers shaped like the
-    model's input (or flat), or for a model trained on a CSV an object by column name."""
+    model's input (or flat); for a model trained on a CSV an object by column name; for a
+    sequence-to-sequence model a source string."""
 
     inputs: list[Sample] = Field(min_length=1, max_length=MAX_SAMPLES)
 
 
 class GenerateRequest(BaseModel):
-    """What a generating model (language model, GAN) is asked for."""
+    """What a generating model is asked for; the defaults are `neuralab generate`'s.
 
-    prompt: str = Field("", max_length=10_000)
-    num_samples: int = Field(1, ge=1, le=64)
-    max_tokens: int = Field(200, ge=1, le=2_000)
-    temperature: float = Field(1.0, gt=0.0, le=10.0)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1)
+    `num_samples` texts are written, the i-th seeded with `seed + i`; `max_tokens` is the
+    number of characters a character-level model adds to the prompt.
+    """
+
+    prompt: str = Field("\n", max_length=10_000)
+    num_samples: int = Field(1, ge=1, le=16)
+    max_tokens: int = Field(300, ge=1, le=2_000)
+    temperature: float = Field(0.8, ge=0.0, le=10.0, description="0 is greedy")
+    top_k: int | None = Field(None, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-def to_array(inputs: list[Sample], meta: DataMeta) -> np.ndarray:
-    """Validated samples -> float32 array of shape (N, *input_shape), unscaled."""
+def to_inputs(inputs: list[Sample], meta: DataMeta) -> np.ndarray | list[str]:
+    """Validated samples: source strings for seq2seq, else a float32 array of shape
+    (N, *input_shape), unscaled."""
+    texts = [isinstance(sample, str) for sample in inputs]
+    if meta.task == "seq2seq":
+        if not all(texts):
+            raise NeuralabError(f"inputs[{texts.index(False)}]", "is not a string", "send text")
+        return [str(sample) for sample in inputs]
+    if any(texts):
+        raise NeuralabError(f"inputs[{texts.index(True)}]", "is a string", "send numbers")
     if meta.features:
         return _encode_rows(inputs, meta)
     if any(isinstance(sample, dict) for sample in inputs):
@@ -99,7 +113,10 @@ def _size(meta: DataMeta) -> int:
 
 
 def prediction_rows(prediction: Prediction) -> list[dict[str, Any]]:
-    """One JSON object per sample: label and probabilities, a value, or an anomaly score."""
+    """One JSON object per sample: label and probabilities, a value, an anomaly score, or
+    a text."""
+    if prediction.texts is not None:
+        return [{"text": text} for text in prediction.texts]
     if prediction.labels is not None and prediction.probabilities is not None:
         names = prediction.label_names
         return [

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import numpy as np
-
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 from neuralab.runs import CARD, Prediction, Predictor
@@ -28,7 +26,7 @@ class Runtime(Protocol):
 
     meta: DataMeta
 
-    def predict(self, x: np.ndarray) -> Prediction: ...
+    def predict(self, x) -> Prediction: ...
 
 
 @dataclass
@@ -103,4 +101,6 @@ def input_spec(card: dict[str, Any]) -> dict[str, Any]:
         ]
     if data["task"] == "classification":
         spec["labels"] = data["label_names"]
+    if data.get("vocab"):
+        spec["vocab_size"] = len(data["vocab"])
     return spec

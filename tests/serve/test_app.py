@@ -140,7 +140,7 @@ def test_generate_calls_the_model_generate_method(client_for, served, monkeypatc
     assert response.status_code == 200
     assert response.json()["samples"] == ["hello!", "hello!"]
     assert calls[0]["seed"] == 3
-    assert calls[0]["temperature"] == 1.0
+    assert calls[0]["temperature"] == 0.8  # the default of `neuralab generate`
 
 
 def test_generate_options_are_validated(client_for, served):

@@ -122,6 +122,7 @@ function chart(title, epochs, series) {
 function playground(model, box) {
   const shape = model.input.shape;
   if (model.generates) return generator(model, box);
+  if (model.task === "seq2seq") return translator(model, box);
   if (model.input.kind === "image" && shape[0] === 1) return drawingPad(model, box);
   if (model.input.kind === "tabular") return inputForm(model, box);
   box.innerHTML = `<p class="muted">No playground for ${esc(model.input.kind)} inputs;
@@ -202,6 +203,18 @@ function generator(model, box) {
       { prompt, max_tokens: 200 });
     document.getElementById("generated").textContent =
       samples.map((s) => (typeof s === "string" ? s : JSON.stringify(s))).join("\n\n");
+  };
+}
+
+function translator(model, box) {
+  box.innerHTML = `<form class="inputs"><label>Source<input id="source"></label>
+    <button>Predict</button></form><pre id="translation"></pre>`;
+  box.querySelector("form").onsubmit = async (event) => {
+    event.preventDefault();
+    const source = document.getElementById("source").value;
+    const { predictions } = await post(`/models/${encodeURIComponent(model.name)}/predict`,
+      { inputs: [source] });
+    document.getElementById("translation").textContent = predictions[0].text;
   };
 }
 
