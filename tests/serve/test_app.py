@@ -6,9 +6,11 @@ import json
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
 import neuralab
 from neuralab.runs import Predictor
+from neuralab.serve import ServeSettings, create_app
 from neuralab.serve.schemas import MAX_SAMPLES
 
 
@@ -156,3 +158,16 @@ def test_healthz_and_unknown_routes(client_for):
     missing = client.get("/v2/whatever")
     assert missing.status_code == 404
     assert missing.json()["error"]["what"] == "Not Found"
+
+
+def test_a_damaged_run_is_a_500_without_internals(served, tmp_path):
+    broken = tmp_path / "broken-20990101-000000"
+    broken.mkdir()
+    (broken / "card.json").write_text((served["digits"] / "card.json").read_text())
+    app = create_app(ServeSettings(runs_dir=tmp_path))
+    client = TestClient(app, raise_server_exceptions=False)
+    response = client.post(f"/v1/models/{broken.name}/predict", json={"inputs": [[0] * 64]})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"where": "server", "what": "internal error", "hint": "see the server log"}
+    }
