@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import statistics
 import sys
 import warnings
@@ -432,6 +433,84 @@ def resume_command(
 def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
     """(Re)write a run's self-contained report.html and print its path."""
     console.print(f"report: {api.report(run_dir)}", soft_wrap=True)
+
+
+@app.command("export")
+def export_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory of a network.")],
+    format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+) -> None:
+    """Export a run's network to ONNX or TorchScript, checked on its test split."""
+    from neuralab.export import export
+
+    exported = export(run_dir, format_)  # type: ignore[arg-type]  # checked inside
+    console.print(
+        f"wrote {exported.path} (outputs within {exported.max_abs_difference:.2g} of PyTorch "
+        f"on {exported.num_samples} test samples)",
+        soft_wrap=True,
+    )
+
+
+# With --workers N, uvicorn starts N processes that each build the app; they read the
+# settings from this variable, set by `serve` below.
+SERVE_SETTINGS_VARIABLE = "NEURALAB_SERVE_SETTINGS"
+
+
+@app.command("serve")
+def serve_command(
+    runs_dir: Annotated[Path, typer.Argument(help="Folder of run directories to serve.")],
+    host: Annotated[str, typer.Option(help="Address to bind; non-loopback needs --token.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    token: Annotated[
+        str | None, typer.Option(help="Require 'Authorization: Bearer TOKEN' on /v1.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    batching: Annotated[
+        bool, typer.Option("--batching/--no-batching", help="Micro-batch concurrent requests.")
+    ] = True,
+    max_batch: Annotated[int, typer.Option(min=1, help="Most samples per batch.")] = 64,
+    max_wait_ms: Annotated[
+        float, typer.Option(min=0.0, max=1000.0, help="Batching window per request.")
+    ] = 0.0,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body.")] = 1_000_000,
+    runtime: Annotated[
+        str, typer.Option(help="torch, or onnx (needs `neuralab export` and the [onnx] extra).")
+    ] = "torch",
+) -> None:
+    """Serve the runs in RUNS_DIR: JSON API under /v1, dashboard at /, /metrics."""
+    from neuralab.serve import ServeSettings
+    from neuralab.serve.server import run, settings_json
+
+    if runtime not in ("torch", "onnx"):
+        raise NeuralabError("--runtime", f"'{runtime}' is not a runtime", "valid: onnx, torch")
+    settings = ServeSettings(
+        runs_dir=runs_dir,
+        token=token,
+        batching=batching,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=max_body_bytes,
+        runtime=runtime,
+    )
+    os.environ[SERVE_SETTINGS_VARIABLE] = json.dumps(
+        {**settings_json(settings), "threads": torch.get_num_threads()}
+    )
+    console.print(
+        f"serving {runs_dir} at http://{host}:{port}/ (API: /v1/models, docs: /docs)",
+        soft_wrap=True,
+    )
+    run(settings, host=host, port=port, workers=workers, worker_app="neuralab.cli:worker_app")
+
+
+def worker_app():
+    """The app of one `serve --workers N` process, from the settings `serve` left."""
+    from neuralab.serve import ServeSettings, create_app
+
+    values = json.loads(os.environ[SERVE_SETTINGS_VARIABLE])
+    torch.set_num_threads(values.pop("threads"))
+    return create_app(ServeSettings(**{**values, "runs_dir": Path(values["runs_dir"])}))
 
 
 @app.command()
