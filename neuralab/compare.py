@@ -3,9 +3,9 @@ differences are significant.
 
 For each seed, every model sees the same split (the seed sets the split and the model's
 initialisation). Significance against the leader: with two or more seeds, a paired t-test
-across seeds on the main metric; with one seed, an exact McNemar test on per-sample
-correctness (classification) or a Wilcoxon signed-rank test on per-sample absolute errors
-(regression) over the test split.
+across seeds on the ranked metric; with one seed, an exact McNemar test on per-sample
+correctness (classification, seq2seq exact match) or a Wilcoxon signed-rank test on
+per-sample errors (regression, reconstruction, language models) over the test split.
 """
 
 from __future__ import annotations
@@ -23,17 +23,20 @@ import numpy as np
 import torch
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
+from torch.nn import functional as F
 
-from neuralab.api import Run, train
+from neuralab.api import Run, prepare, train
 from neuralab.baselines import BASELINES
 from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.data import load_data
+from neuralab.data.text import PAD
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import FAMILIES
 from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.report.overlay import plot_overlaid_curves
 from neuralab.runs import NewRunDir, Predictor, read_metrics
+from neuralab.tasks import lower_is_better
 from neuralab.train import Callback, predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -270,10 +273,25 @@ def _preflight(experiment: Experiment, specs: list[Any]) -> None:
             spec.build(input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs)
 
 
+# task -> (the metric ranked on, the one shown beside it)
+RANKED = {
+    "classification": ("accuracy", "macro_f1"),
+    "regression": ("r2", "mae"),
+    "reconstruction": ("mse", "mae"),
+    "language_model": ("bits_per_char", "accuracy"),
+    "seq2seq": ("exact_match", "token_accuracy"),
+}
+# Tasks whose per-sample result is right or wrong: compared with McNemar's test.
+BINARY = {"classification", "seq2seq"}
+
+
 def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Path) -> Comparison:
-    first = next(iter(runs.values()))[0]
-    classification = first.card["task"] == "classification"
-    metric, secondary = ("accuracy", "macro_f1") if classification else ("r2", "mae")
+    task = next(iter(runs.values()))[0].card["task"]
+    if task not in RANKED:
+        raise NeuralabError(
+            "compare", f"a {task} run has no single metric to rank", "train the settings one by one"
+        )
+    metric, secondary = RANKED[task]
     rows = [
         Row(
             model=family,
@@ -287,21 +305,23 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
         )
         for family, family_runs in runs.items()
     ]
-    rows.sort(key=lambda row: -row.mean)
+    lower = lower_is_better(f"test_{metric}")
+    rows.sort(key=lambda row: row.mean if lower else -row.mean)
     leader = rows[0]
     seeds = len(leader.values)
     if seeds >= 2:
         test = "paired t-test across seeds"
         rows = [_with_p(row, _paired_t(leader.values, row.values)) for row in rows]
     else:
+        binary = task in BINARY
         test = (
             "exact McNemar test on the test split"
-            if classification
-            else "Wilcoxon signed-rank test on per-sample absolute errors"
+            if binary
+            else "Wilcoxon signed-rank test on per-sample errors"
         )
-        errors = _per_sample_errors(experiment, runs, classification)
+        errors = _per_sample_errors(experiment, runs, task)
         rows = [
-            _with_p(row, _per_sample_test(errors[leader.model], errors[row.model], classification))
+            _with_p(row, _per_sample_test(errors[leader.model], errors[row.model], binary))
             for row in rows
         ]
     rows[0] = _with_p(rows[0], None)
@@ -327,22 +347,31 @@ def _paired_t(leader: list[float], other: list[float]) -> float:
     return float(stats.ttest_rel(leader, other).pvalue)
 
 
-def _per_sample_errors(experiment, runs, classification: bool) -> dict:
-    """Per test sample: 1/0 wrong (classification) or absolute error (regression)."""
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+def _per_sample_errors(experiment, runs, task: str) -> dict:
+    """Per test sample: wrong or not (classification, seq2seq exact match), absolute error
+    (regression), squared reconstruction error, or a window's cross-entropy (language)."""
+    bundle, _, _ = prepare(experiment)
     errors = {}
     for family, family_runs in runs.items():
         output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
-        if classification:
-            errors[family] = (output.argmax(1) != bundle.y_test).numpy()
+        y = bundle.y_test
+        if task == "classification":
+            error = output.argmax(1) != y
+        elif task == "seq2seq":
+            error = ((output.argmax(-1) != y) & (y != PAD)).any(dim=1)
+        elif task == "language_model":
+            error = F.cross_entropy(output.transpose(1, 2), y, reduction="none").mean(1)
+        elif task == "reconstruction":
+            error = (output - y).pow(2).flatten(1).mean(1)
         else:
-            truth = bundle.meta.unscale_targets(bundle.y_test)
-            errors[family] = (bundle.meta.unscale_targets(output) - truth).abs().mean(1).numpy()
+            truth = bundle.meta.unscale_targets(y)
+            error = (bundle.meta.unscale_targets(output) - truth).abs().mean(1)
+        errors[family] = error.numpy()
     return errors
 
 
-def _per_sample_test(leader: np.ndarray, other: np.ndarray, classification: bool) -> float:
-    if classification:
+def _per_sample_test(leader: np.ndarray, other: np.ndarray, binary: bool) -> float:
+    if binary:
         only_leader_right = int(np.sum(~leader & other))
         only_other_right = int(np.sum(leader & ~other))
         discordant = only_leader_right + only_other_right

@@ -160,3 +160,20 @@ def test_vary_refuses_bad_axes_before_training(tmp_path):
         "model.dropout: Input should be less than 1, got 2 (with --vary model.dropout=2)"
     )
     assert not any(tmp_path.iterdir())
+
+
+def test_vary_ranks_an_autoencoder_by_reconstruction_error(tmp_path):
+    # lower mse ranks first; one seed: a Wilcoxon test on per-sample squared errors
+    experiment = {
+        "name": "ae",
+        "data": {"dataset": "digits"},
+        "model": {"family": "autoencoder", "hidden_sizes": [32]},
+        "optim": {"name": "adam", "lr": 0.003},
+        "train": {"epochs": 3, "batch_size": 64},
+    }
+    result = neuralab.compare(experiment, vary=["model.latent_size=1,8"], seeds=1, out=tmp_path)
+    assert result.metric == "mse"
+    assert [row.mean for row in result.rows] == sorted(row.mean for row in result.rows)
+    assert result.rows[0].model.endswith("latent_size=8")  # more code, better reconstruction
+    assert result.test.startswith("Wilcoxon")
+    assert result.rows[1].p_value < 0.05
