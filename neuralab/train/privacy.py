@@ -107,6 +107,12 @@ def check_model(model: nn.Module, family: str) -> None:
     from opacus.utils.module_utils import trainable_modules
     from opacus.validators import ModuleValidator
 
+    if hasattr(model, "train_step"):  # e.g. a GAN: its own optimizers would skip the noise
+        raise NeuralabError(
+            "privacy",
+            f"'{family}' trains with its own step, which DP-SGD cannot wrap",
+            "use mlp, cnn (batch_norm: false) or a plain autoencoder",
+        )
     refused: dict[type[nn.Module], list[str]] = {}
     for name, module in trainable_modules(model):
         validate = ModuleValidator.VALIDATORS.get(type(module))

@@ -13,7 +13,7 @@ import torch
 import neuralab
 from neuralab.api import resume
 from neuralab.train import Callback
-from neuralab.train.privacy import PrivacyConfig, make_private
+from neuralab.train.privacy import PrivacyConfig, check_model, make_private
 from tests.conftest import tiny_experiment
 
 # Plain SGD with a large rate: DP noise makes adaptive optimizers' second moments useless.
@@ -111,3 +111,11 @@ def test_settings_that_would_break_the_guarantee_are_named():
         neuralab.train(spec, out="unused-never-written")
     wheres = [p.where for p in error.value.problems]
     assert wheres == ["train.grad_clip", "train.batch_size", "train.compile", "regularization.l1"]
+
+
+def test_a_family_with_its_own_training_step_is_refused():
+    class TwoPlayers(torch.nn.Linear):
+        def train_step(self, x, y, optimizer): ...
+
+    with pytest.raises(neuralab.NeuralabError, match="'gan' trains with its own step"):
+        check_model(TwoPlayers(2, 2), "gan")
