@@ -135,6 +135,7 @@ def _fix(kind: type[nn.Module], family: str) -> str:
         fix = {
             "mlp": "set model.batch_norm: false",
             "cnn": "set model.batch_norm: false",
+            "autoencoder": "set model.kind: dense",
         }.get(family, f"{family} has no group-norm option yet; use cnn with batch_norm: false")
         return f"batch norm mixes the samples of a batch; DP-SGD needs group norm or none: {fix}"
     return f"Opacus needs its own version of {kind.__name__}; use mlp or cnn (batch_norm: false)"
