@@ -9,7 +9,7 @@ import asyncio
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -23,6 +23,7 @@ from starlette.responses import FileResponse, Response
 
 from neuralab import __version__
 from neuralab.errors import NeuralabError
+from neuralab.report.samples import Generative
 from neuralab.runs import Prediction, Predictor
 from neuralab.serve import dashboard
 from neuralab.serve.batching import MicroBatcher, batch_invariant
@@ -141,13 +142,13 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     async def generate(name: str, request: Request) -> Response:
         payload = _parse(GenerateRequest, await request.body())
         info, model = store.card(name), store.model(name)
-        if not generates(model):
+        if not isinstance(model, Predictor) or not generates(model):
             raise ApiError(
                 400,
                 NeuralabError(
                     "model",
                     f"'{name}' ({info['model']['family']}, {info['task']}) does not generate",
-                    "generation serves language models (and GANs); use /predict",
+                    "generation serves language models, GANs and VAEs; use /predict",
                 ),
             )
         samples = await asyncio.to_thread(_generate, model, payload)
@@ -158,16 +159,16 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
 
 
 def generates(model: Runtime) -> bool:
-    """A language model writes text; any other model generates if it has `generate`."""
-    if isinstance(model, Predictor) and model.card["task"] == "language_model":
-        return True
-    return callable(getattr(model, "generate", None))
+    """Language models write text; GANs and variational autoencoders draw samples."""
+    if not isinstance(model, Predictor):
+        return False
+    return model.card["task"] == "language_model" or isinstance(model.model, Generative)
 
 
-def _generate(model: Runtime, request: GenerateRequest) -> list:
-    """`num_samples` texts from a language model (the i-th seeded `seed + i`), or what the
-    model's own `generate(**request)` returns (the contract for GANs, docs/serving.md)."""
-    if isinstance(model, Predictor) and model.card["task"] == "language_model":
+def _generate(model: Predictor, request: GenerateRequest) -> list:
+    """`num_samples` texts from a language model (the i-th seeded `seed + i`), or
+    `num_samples` samples in the data's raw units from a GAN or variational autoencoder."""
+    if model.card["task"] == "language_model":
         return [
             model.generate_text(
                 request.prompt,
@@ -178,7 +179,7 @@ def _generate(model: Runtime, request: GenerateRequest) -> list:
             )
             for i in range(request.num_samples)
         ]
-    return list(cast(Any, model).generate(**request.model_dump()))
+    return model.samples(request.num_samples, seed=request.seed).tolist()
 
 
 def _token_check(token: str | None):

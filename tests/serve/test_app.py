@@ -129,22 +129,6 @@ def test_generate_refuses_a_model_that_does_not_generate(client_for, served):
     assert "does not generate" in response.json()["error"]["what"]
 
 
-def test_generate_calls_the_model_generate_method(client_for, served, monkeypatch):
-    calls = []
-
-    def generate(self, **options):
-        calls.append(options)
-        return [options["prompt"] + "!"] * options["num_samples"]
-
-    monkeypatch.setattr(Predictor, "generate", generate, raising=False)
-    body = {"prompt": "hello", "num_samples": 2, "seed": 3}
-    response = client_for().post(f"/v1/models/{served['digits'].name}/generate", json=body)
-    assert response.status_code == 200
-    assert response.json()["samples"] == ["hello!", "hello!"]
-    assert calls[0]["seed"] == 3
-    assert calls[0]["temperature"] == 0.8  # the default of `neuralab generate`
-
-
 def test_generate_options_are_validated(client_for, served):
     body = {"num_samples": 0}
     response = client_for().post(f"/v1/models/{served['digits'].name}/generate", json=body)

@@ -1,8 +1,9 @@
-"""Serving the text families: a character-level language model generates through
-`/generate`, a sequence-to-sequence model translates strings through `/predict`."""
+"""Serving the generative and text families: a character-level language model and a GAN
+generate through `/generate`, a sequence-to-sequence model translates through `/predict`."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -31,12 +32,21 @@ def text_runs(tmp_path_factory):
         },
         out=root,
     )
+    gan = neuralab.train(
+        {
+            "name": "gan",
+            "data": {"dataset": "digits"},
+            "model": {"family": "gan", "latent_size": 8, "channels": [16, 8]},
+            "train": {"epochs": 1, "batch_size": 128},
+        },
+        out=root,
+    )
     client = TestClient(create_app(ServeSettings(runs_dir=root)))
-    return client, lm.path, reverse.path
+    return client, lm.path, reverse.path, gan.path
 
 
 def test_language_model_generates_seeded_text(text_runs):
-    client, lm, _ = text_runs
+    client, lm, _, _ = text_runs
     body = {"prompt": "The ", "num_samples": 2, "max_tokens": 20, "seed": 5}
     response = client.post(f"/v1/models/{lm.name}/generate", json=body)
     assert response.status_code == 200
@@ -52,7 +62,7 @@ def test_language_model_generates_seeded_text(text_runs):
 
 
 def test_language_model_errors_are_4xx(text_runs):
-    client, lm, reverse = text_runs
+    client, lm, reverse, _ = text_runs
     empty = client.post(f"/v1/models/{lm.name}/generate", json={"prompt": ""})
     assert empty.status_code == 422
     assert empty.json()["error"]["what"] == "empty"
@@ -62,7 +72,7 @@ def test_language_model_errors_are_4xx(text_runs):
 
 
 def test_seq2seq_translates_strings(text_runs):
-    client, _, reverse = text_runs
+    client, _, reverse, _ = text_runs
     sources = ["abc", "jihgf"]
     response = client.post(f"/v1/models/{reverse.name}/predict", json={"inputs": sources})
     assert response.status_code == 200
@@ -71,3 +81,14 @@ def test_seq2seq_translates_strings(text_runs):
     numbers = client.post(f"/v1/models/{reverse.name}/predict", json={"inputs": [[1, 2]]})
     assert numbers.status_code == 422
     assert numbers.json()["error"]["where"] == "inputs[0]"
+
+
+def test_gan_draws_seeded_samples_in_the_data_shape(text_runs):
+    client, _, _, gan = text_runs
+    body = {"num_samples": 3, "seed": 2}
+    response = client.post(f"/v1/models/{gan.name}/generate", json=body)
+    assert response.status_code == 200
+    samples = np.array(response.json()["samples"])
+    assert samples.shape == (3, 1, 8, 8)
+    np.testing.assert_allclose(samples, neuralab.load(gan).samples(3, seed=2), rtol=1e-6)
+    assert client.get(f"/v1/models/{gan.name}").json()["generates"] is True

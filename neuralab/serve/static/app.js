@@ -195,15 +195,32 @@ function inputForm(model, box) {
 }
 
 function generator(model, box) {
-  box.innerHTML = `<textarea id="prompt" placeholder="Prompt"></textarea>
-    <p><button id="generate">Generate</button></p><pre id="generated"></pre>`;
+  const text = model.task === "language_model";
+  box.innerHTML = `${text ? '<textarea id="prompt" placeholder="Prompt"></textarea>' : ""}
+    <p><button id="generate">Generate</button></p><div id="generated"></div>`;
   document.getElementById("generate").onclick = async () => {
-    const prompt = document.getElementById("prompt").value;
+    const prompt = text ? document.getElementById("prompt").value : "";
     const { samples } = await post(`/models/${encodeURIComponent(model.name)}/generate`,
-      { prompt, max_tokens: 200 });
-    document.getElementById("generated").textContent =
-      samples.map((s) => (typeof s === "string" ? s : JSON.stringify(s))).join("\n\n");
+      text ? { prompt, max_tokens: 200 } : { num_samples: 8, seed: Date.now() % 1e6 });
+    const out = document.getElementById("generated");
+    if (text) { out.innerHTML = "<pre></pre>"; out.firstChild.textContent = samples.join("\n\n"); }
+    else out.replaceChildren(...samples.map(sampleImage));
   };
+}
+
+// A generated single-channel image as a small grey canvas, scaled to its own range.
+function sampleImage(sample) {
+  const pixels = sample.flat(Infinity), rows = sample[0].length, cols = sample[0][0].length;
+  const lo = Math.min(...pixels), span = Math.max(...pixels) - lo || 1;
+  const canvas = Object.assign(document.createElement("canvas"), { width: cols, height: rows });
+  canvas.className = "sample";
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(cols, rows);
+  pixels.forEach((v, i) => {
+    const grey = (255 * (v - lo)) / span;
+    image.data.set([grey, grey, grey, 255], 4 * i);
+  });
+  ctx.putImageData(image, 0, 0);
+  return canvas;
 }
 
 function translator(model, box) {
