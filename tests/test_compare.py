@@ -57,8 +57,8 @@ def test_mcnemar_separates_a_clearly_better_classifier():
     rng = np.random.default_rng(0)
     leader_wrong = rng.random(400) < 0.02
     other_wrong = rng.random(400) < 0.20
-    assert _per_sample_test(leader_wrong, other_wrong, classification=True) < 1e-6
-    assert _per_sample_test(leader_wrong, leader_wrong, classification=True) == 1.0
+    assert _per_sample_test(leader_wrong, other_wrong, binary=True) < 1e-6
+    assert _per_sample_test(leader_wrong, leader_wrong, binary=True) == 1.0
 
 
 def test_paired_t_test():
