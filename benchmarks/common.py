@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from neuralab import __version__
 from neuralab.train import Callback, TrainState
@@ -37,6 +38,10 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder for the JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    # scikit-learn's BLAS and OpenMP pools too: the baselines then run on the same threads,
+    # and OpenMP's spinning workers cannot stall on a busy machine (histogram boosting
+    # took 7 minutes instead of seconds at load 9 on 2 cores)
+    threadpool_limits(args.threads)
     return args
 
 
