@@ -31,7 +31,7 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# About 15 minutes on 2 cores; BENCH_ARGS=--quick checks the pipeline in a few.
+# Meant to take under 20 minutes on 2 cores; BENCH_ARGS=--quick checks the pipeline quickly.
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
