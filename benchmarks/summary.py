@@ -71,6 +71,36 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def _others(results: Path) -> str:
+    """The benchmarks run on their own (not by `make bench`): where their figures are."""
+    lines = [
+        "## Other benchmarks",
+        "",
+        "Run on their own, not by `make bench`:",
+        "",
+        "- Serving: `python benchmarks/serve.py` measures `neuralab serve` (requests/s and",
+        "  latency); its tables are in `benchmarks/results/serve.md`, described in",
+        "  [serving.md](serving.md).",
+    ]
+    path = results / "distributed.json"
+    if path.is_file():
+        run = json.loads(path.read_text(encoding="utf-8"))
+        rates = ", ".join(
+            f"{n} process(es): {r:,.0f}" for n, r in run["samples_per_second"].items()
+        )
+        lines.append(
+            f"- Data-parallel training (`python benchmarks/distributed.py`, {run['model']}, "
+            f"measured {run['measured']}): samples/s by processes {rates}; "
+            f"speedup {run['speedup']}."
+        )
+    else:
+        lines.append(
+            "- Data-parallel training: `python benchmarks/distributed.py --nproc 2` writes "
+            "`benchmarks/results/distributed.json`; not run yet."
+        )
+    return "\n".join([*lines, ""])
+
+
 def _warnings(results: dict[str, dict[str, Any]]) -> list[str]:
     lines = []
     for name, result in results.items():
@@ -229,7 +259,7 @@ def _missing(name: str) -> str:
 
 
 def main(results: Path = RESULTS, docs: Path = DOCS) -> Path:
-    docs.write_text(render(load(results)), encoding="utf-8")
+    docs.write_text(render(load(results)) + "\n" + _others(results), encoding="utf-8")
     print(f"wrote {docs}")
     return docs
 
