@@ -63,7 +63,7 @@ CASES: dict[str, dict[str, Any]] = {
     },
 }
 EPOCHS = {"mnist1d-cnn": 8, "digits-mlp": 30}
-REPEATS = 5
+REPEATS = 15  # short runs, many pairs: the per-repeat ratios vary by ~10% even when quiet
 ARMS = ("a", "b", "b_fit", "c")
 
 
