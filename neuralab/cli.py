@@ -27,6 +27,7 @@ from neuralab import api
 from neuralab.baselines import BASELINES, describe_baselines
 from neuralab.compare import Comparison
 from neuralab.config import load_config
+from neuralab.cross_validation import CrossValidation, cross_validate
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
@@ -82,7 +83,9 @@ def compare_command(
         list[str] | None,
         typer.Option("--vary", help="KEY=V1,V2,... one run per value; repeat for a grid."),
     ] = None,
-    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per model.")] = 3,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Seeds per model (default 3).")
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
     ] = None,
@@ -100,7 +103,9 @@ def compare_command(
         callbacks=[ProgressBar("val_loss")],
     )
     kind = "setting" if vary else "model"
-    _print_leaderboard(comparison, title=f"{spec.name}: test split, {seeds} seed(s) per {kind}")
+    folds = spec.data.split.folds
+    runs = f"{folds} folds" if folds else f"{seeds or 3} seed(s)"
+    _print_leaderboard(comparison, title=f"{spec.name}: test split, {runs} per {kind}")
 
 
 def _print_leaderboard(comparison: Comparison, *, title: str) -> None:
@@ -163,6 +168,10 @@ def train_command(
     else:
         spec = load_config(experiment, set_ or [])  # config errors before any process starts
         if nproc > 1:
+            if spec.data.split.folds:
+                raise NeuralabError(
+                    "--nproc", "data.split.folds trains its folds in one process", "drop --nproc"
+                )
             if isinstance(spec.model, BASELINES):
                 raise NeuralabError(
                     "--nproc", "classical baselines fit in one process", "drop --nproc"
@@ -170,6 +179,9 @@ def train_command(
             raise typer.Exit(_launch(nproc, experiment, set_ or [], out))
         stopping = spec.train.early_stopping
         progress = ProgressBar(stopping.monitor if stopping else "val_loss")
+        if spec.data.split.folds:
+            _print_folds(cross_validate(spec, out=out, callbacks=[progress]))
+            return
         run = api.train(spec, out=out, callbacks=[progress])
         if not distributed.current().writes:
             return  # rank 0 reports for all
@@ -549,6 +561,16 @@ def _print_listing(kind: str, rows: list[tuple[str, str]]) -> None:
     for name, description in rows:
         table.add_row(name, description)
     console.print(table)
+
+
+def _print_folds(cv: CrossValidation) -> None:
+    metrics = list(cv.summary)
+    table = Table("fold", *metrics, title=f"test metrics, {len(cv.runs)}-fold cross-validation")
+    for k, run in enumerate(cv.runs):
+        table.add_row(str(k), *(f"{run.test_metrics[m]:.4f}" for m in metrics))
+    table.add_row("mean ± std", *(f"{s['mean']:.4f} ± {s['std']:.4f}" for s in cv.summary.values()))
+    console.print(table)
+    console.print(f"cross-validation: {cv.path}", soft_wrap=True)
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from neuralab.api import Run, prepare, train
 from neuralab.baselines import BASELINES
 from neuralab.config import Experiment, ModelConfig, load_config
+from neuralab.cross_validation import with_fold
 from neuralab.data import load_data
 from neuralab.data.text import PAD
 from neuralab.errors import NeuralabError, Problem, did_you_mean
@@ -97,7 +98,7 @@ def compare(
     *,
     models: Sequence[str] = (),
     vary: Sequence[str] = (),
-    seeds: int = 3,
+    seeds: int | None = None,
     overrides: Sequence[str] = (),
     out: str | Path = "runs",
     callbacks: Sequence[Callback] = (),
@@ -111,11 +112,21 @@ def compare(
         models: Family names (or aliases such as `rf`).
         vary: `key=value1,value2,...` strings, applied like `overrides`; several give the
             grid of all their combinations. Instead of `models`, not with it.
-        seeds: Seeds per model: `experiment.seed`, `experiment.seed + 1`, ...
+        seeds: Seeds per model: `experiment.seed`, `experiment.seed + 1`, ... (default 3).
+            With `data.split.folds: K`, each model trains once per fold instead, and the
+            folds take the place of seeds in the leaderboard and its paired t-test.
     """
     source = experiment if not isinstance(experiment, Experiment) else experiment.resolved()
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, list(overrides))
+    folds = experiment.data.split.folds
+    if folds and seeds is not None:
+        raise NeuralabError(
+            "--seeds",
+            "cannot be combined with data.split.folds",
+            "each fold is one run; drop --seeds",
+        )
+    seeds = seeds or 3
     if seeds < 1:
         raise NeuralabError("--seeds", f"must be at least 1, got {seeds}")
     if vary and models:
@@ -136,6 +147,8 @@ def compare(
                 _train_one(candidate, label, experiment.seed + s, folder.path, callbacks)
                 for s in range(seeds)
             ]
+            if not folds
+            else [_train_fold(candidate, label, k, folder.path, callbacks) for k in range(folds)]
             for label, candidate in candidates
         }
         comparison = _leaderboard(experiment, runs, folder.path)
@@ -147,7 +160,8 @@ def compare(
         write_comparison_report(
             folder.path,
             comparison,
-            title=f"{experiment.name}: {len(candidates)} models x {seeds} seed(s)",
+            title=f"{experiment.name}: {len(candidates)} models x "
+            + (f"{folds} folds" if folds else f"{seeds} seed(s)"),
         )
     moved = {
         label: [Run(folder.path / "runs" / r.path.name, r.card) for r in label_runs]
@@ -163,13 +177,27 @@ def compare(
     )
 
 
+def _train_fold(
+    experiment: Experiment, label: str, fold: int, folder: Path, callbacks: Sequence[Callback]
+) -> Run:
+    name = f"{_slug(label)}-fold{fold}"
+    return _train_named(with_fold(experiment, fold, name), folder, callbacks)
+
+
 def _train_one(
     experiment: Experiment, label: str, seed: int, folder: Path, callbacks: Sequence[Callback]
 ) -> Run:
     name = f"{_slug(label)}-seed{seed}"
+    return _train_named(
+        experiment.model_copy(update={"seed": seed, "name": name}), folder, callbacks
+    )
+
+
+def _train_named(experiment: Experiment, folder: Path, callbacks: Sequence[Callback]) -> Run:
+    name = experiment.name
     try:
         return train(
-            experiment.model_copy(update={"seed": seed, "name": name}),
+            experiment,
             out=folder / "runs",
             callbacks=callbacks,
         )
@@ -310,7 +338,7 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
     leader = rows[0]
     seeds = len(leader.values)
     if seeds >= 2:
-        test = "paired t-test across seeds"
+        test = "paired t-test across " + ("folds" if experiment.data.split.folds else "seeds")
         rows = [_with_p(row, _paired_t(leader.values, row.values)) for row in rows]
     else:
         binary = task in BINARY

@@ -6,6 +6,7 @@ rejected with the list of valid ones. Adding a dataset is "write the class, add 
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -86,14 +87,37 @@ class SplitConfig(Strict):
     val: float = Field(0.1, gt=0.0, lt=1.0)
     test: float = Field(0.2, gt=0.0, lt=1.0)
     stratify: bool = True
+    # K-fold cross-validation: fold `fold` (0-based) is the test split, val comes from the
+    # rest; `test` is then 1/K. `neuralab train` and `compare` run every fold.
+    folds: int | None = Field(None, ge=2)
+    fold: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _test_is_one_fold(cls, value: object) -> object:
+        if isinstance(value, dict) and value.get("folds") and "test" not in value:
+            folds = value["folds"]
+            return {**value, "test": 1 / folds} if isinstance(folds, int) else value
+        return value
 
     @model_validator(mode="after")
     def _fractions_fit(self) -> SplitConfig:
+        if self.folds is not None:
+            return self._folds_fit(self.folds)
         if self.val + self.test >= 1.0:
             raise ValueError(
                 f"val + test must be below 1 to leave training data, but got "
                 f"val={self.val}, test={self.test}"
             )
+        return self
+
+    def _folds_fit(self, folds: int) -> SplitConfig:
+        if not math.isclose(self.test, 1 / folds):
+            raise ValueError(f"with folds the test split is one fold (1/{folds}); leave out test")
+        if self.fold >= folds:
+            raise ValueError(f"fold must be below folds ({folds}), got {self.fold}")
+        if self.val + 1 / folds >= 1.0:
+            raise ValueError(f"val + 1/folds must be below 1, got val={self.val}, folds={folds}")
         return self
 
 
@@ -154,5 +178,6 @@ def load_data(data: DataConfig, *, task: TaskKind | None, seed: int) -> DataBund
         test=split.test,
         stratify=split.stratify,
         seed=seed,
+        folds=(split.folds, split.fold) if split.folds else None,
         labels_per_class=data.labels_per_class,
     )

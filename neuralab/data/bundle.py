@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from neuralab.errors import NeuralabError
 
@@ -135,13 +135,17 @@ def make_bundle(
     stratify: bool,
     seed: int,
     labels_per_class: int | None = None,
+    folds: tuple[int, int] | None = None,
 ) -> DataBundle:
     """Split `raw` (seeded, stratified for classification) and standardise on train only.
 
     With `labels_per_class`, the training split keeps only that many samples of each class
     (seeded); validation and test stay whole, so a few-label run is measured as reliably
-    as a full one.
+    as a full one. With `folds` = (K, k), the test split is fold k of a seeded K-fold
+    partition (stratified for classification).
     """
+    if folds is not None:
+        _check_folds_fit(raw, dataset)
     if raw.ordered:
         return _chronological_bundle(raw, dataset=dataset, val=val, test=test)
     try:
@@ -153,6 +157,7 @@ def make_bundle(
             stratify=stratify,
             seed=seed,
             labels_per_class=labels_per_class,
+            folds=folds,
         )
     except ValueError as error:  # e.g. a class with too few samples to stratify
         raise NeuralabError(
@@ -171,17 +176,22 @@ def _shuffled_bundle(
     stratify: bool,
     seed: int,
     labels_per_class: int | None,
+    folds: tuple[int, int] | None,
 ) -> DataBundle:
     labels = raw.y if stratify and raw.task == "classification" else None
-    if raw.x_test is None:
+    if raw.x_test is None and folds is None:
         x_rest, x_test, y_rest, y_test = train_test_split(
             raw.x, raw.y, test_size=test, random_state=seed, stratify=labels
         )
         labels = y_rest if labels is not None else None
         val_of_rest = val / (1.0 - test)
-    else:  # a published test split is kept as it is; val comes from the training part
+    elif folds is None:  # a published test split is kept as it is; val comes from training
         x_rest, y_rest, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
         val_of_rest = val
+    else:  # the test split is one fold (make_bundle refused data with a fixed test split)
+        x_rest, x_test, y_rest, y_test = _fold_split(raw, folds, seed, labels)
+        labels = y_rest if labels is not None else None
+        val_of_rest = val / (1.0 - 1.0 / folds[0])
     x_train, x_val, y_train, y_val = train_test_split(
         x_rest, y_rest, test_size=val_of_rest, random_state=seed, stratify=labels
     )
@@ -189,6 +199,28 @@ def _shuffled_bundle(
         keep = _few_per_class(y_train, labels_per_class, seed)
         x_train, y_train = x_train[keep], y_train[keep]
     return _scaled_bundle(raw, dataset, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+
+
+def _check_folds_fit(raw: RawData, dataset: str) -> None:
+    if raw.x_test is not None or raw.ordered:
+        why = "a fixed, published test split" if raw.x_test is not None else "time-ordered samples"
+        raise NeuralabError(
+            "data.split.folds",
+            f"dataset '{dataset}' has {why}; cross-validation folds would replace it",
+            "remove data.split.folds",
+        )
+
+
+def _fold_split(
+    raw: RawData, folds: tuple[int, int], seed: int, labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_rest, x_test, y_rest, y_test) with fold k of a seeded K-fold partition as test."""
+    count, k = folds
+    splitter = (StratifiedKFold if labels is not None else KFold)(
+        n_splits=count, shuffle=True, random_state=seed
+    )
+    rest, test = list(splitter.split(raw.x, labels))[k]
+    return raw.x[rest], raw.x[test], raw.y[rest], raw.y[test]
 
 
 def _few_per_class(y: np.ndarray, count: int, seed: int) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""K-fold cross-validation (`data.split.folds: K`): one run per fold, then mean ± std.
+
+Every fold trains with the experiment's seed, so the K-fold partition is the same for all
+folds and each sample is tested exactly once. The runs go under one parent folder with
+`config.yaml`, `folds.csv` (each fold's test metrics) and `cv-summary.json` (mean and std
+per metric).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from neuralab.api import Run, train
+from neuralab.config import Experiment
+from neuralab.errors import NeuralabError
+from neuralab.runs import NewRunDir, save_config
+from neuralab.train import Callback
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """A finished cross-validation: its folder, the runs (fold order) and the summary."""
+
+    path: Path
+    runs: list[Run]
+    summary: dict[str, dict[str, float]]  # metric -> {"mean": ..., "std": ...}
+
+
+def with_fold(experiment: Experiment, fold: int, name: str) -> Experiment:
+    """The experiment with fold `fold` as its test split, named `name`."""
+    split = experiment.data.split.model_copy(update={"fold": fold})
+    data = experiment.data.model_copy(update={"split": split})
+    return experiment.model_copy(update={"data": data, "name": name})
+
+
+def cross_validate(
+    experiment: Experiment, *, out: str | Path = "runs", callbacks: Sequence[Callback] = ()
+) -> CrossValidation:
+    """Train one run per fold of `experiment.data.split.folds` and summarise their metrics."""
+    folds = experiment.data.split.folds
+    if folds is None:
+        raise NeuralabError("data.split.folds", "is not set", "set data.split.folds: K (K >= 2)")
+    with NewRunDir(Path(out), f"{experiment.name}-cv") as folder:
+        save_config(folder.path / "config.yaml", experiment.resolved())
+        runs = [
+            train(
+                with_fold(experiment, k, f"{experiment.name}-fold{k}"),
+                out=folder.path / "runs",
+                callbacks=callbacks,
+            )
+            for k in range(folds)
+        ]
+        summary = _summarise([run.test_metrics for run in runs])
+        _write(folder.path, [run.test_metrics for run in runs], summary)
+    moved = [Run(folder.path / "runs" / run.path.name, run.card) for run in runs]
+    return CrossValidation(folder.path, moved, summary)
+
+
+def _summarise(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    return {
+        metric: {
+            "mean": statistics.fmean(m[metric] for m in per_fold),
+            "std": statistics.stdev(m[metric] for m in per_fold),  # sample std, K - 1
+        }
+        for metric in per_fold[0]
+    }
+
+
+def _write(
+    folder: Path, per_fold: list[dict[str, float]], summary: dict[str, dict[str, float]]
+) -> None:
+    metrics = list(summary)
+    with (folder / "folds.csv").open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["fold", *metrics])
+        writer.writerows(
+            [k, *(f"{m[name]:.6g}" for name in metrics)] for k, m in enumerate(per_fold)
+        )
+    record = {"folds": len(per_fold), "test": summary}
+    (folder / "cv-summary.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
