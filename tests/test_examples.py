@@ -29,7 +29,10 @@ def test_example_validates_and_opens_with_a_comment(path):
     load_config(path)
     first = path.read_text().splitlines()[0]
     assert first.startswith("# ")
-    assert f"neuralab train examples/{path.name}" in path.read_text()
+    text = path.read_text()
+    run = "neuralab compare" if path.name.startswith("ablation-") else "neuralab train"
+    assert f"{run} examples/{path.name}" in text
+    assert path.name.startswith("ablation-") == ("--vary" in text)
 
 
 def test_digits_cnn_example_reaches_097(tmp_path):
@@ -66,3 +69,17 @@ def test_shipped_csv_is_what_the_script_writes(tmp_path):
     copy.write_text(script.read_text())
     subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
     assert (tmp_path / "houses.csv").read_text() == shipped
+
+
+def test_activation_ablation_warns_of_vanishing_gradients_for_sigmoid_only(tmp_path):
+    import warnings
+
+    from neuralab.train.diagnostics import TrainingWarning
+
+    path = EXAMPLES / "ablation-activations.yaml"
+    with pytest.warns(TrainingWarning, match="gradients vanish"):
+        neuralab.train(path, overrides=["train.epochs=2"], out=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        neuralab.train(path, overrides=["train.epochs=2", "model.activation=relu"], out=tmp_path)
+    assert not [w for w in caught if "gradients vanish" in str(w.message)]
