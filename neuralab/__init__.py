@@ -12,17 +12,20 @@ __version__ = "0.1.0"
 from neuralab.api import Run, evaluate_run, load, train  # noqa: E402
 from neuralab.compare import Comparison, compare, quickstart  # noqa: E402
 from neuralab.config import Experiment, load_config  # noqa: E402
+from neuralab.cross_validation import CrossValidation, cross_validate  # noqa: E402
 from neuralab.errors import NeuralabError  # noqa: E402
 from neuralab.tune import StudyResult, tune  # noqa: E402
 
 __all__ = [
     "Comparison",
+    "CrossValidation",
     "Experiment",
     "NeuralabError",
     "Run",
     "StudyResult",
     "__version__",
     "compare",
+    "cross_validate",
     "evaluate_run",
     "load",
     "load_config",

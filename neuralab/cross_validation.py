@@ -14,9 +14,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from neuralab.api import Run, train
-from neuralab.config import Experiment
+from neuralab.config import Experiment, load_config
 from neuralab.errors import NeuralabError
 from neuralab.runs import NewRunDir, save_config
 from neuralab.train import Callback
@@ -39,9 +40,22 @@ def with_fold(experiment: Experiment, fold: int, name: str) -> Experiment:
 
 
 def cross_validate(
-    experiment: Experiment, *, out: str | Path = "runs", callbacks: Sequence[Callback] = ()
+    experiment: Experiment | str | Path | dict[str, Any],
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path = "runs",
+    callbacks: Sequence[Callback] = (),
 ) -> CrossValidation:
-    """Train one run per fold of `experiment.data.split.folds` and summarise their metrics."""
+    """Train one run per fold of `data.split.folds` and summarise their test metrics.
+
+    Args:
+        experiment: An `Experiment`, a YAML path, or the experiment as a dict.
+        overrides: `key.path=value` strings applied before validation.
+        out: Folder the cross-validation folder is created in.
+        callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
+    """
+    if not isinstance(experiment, Experiment):
+        experiment = load_config(experiment, list(overrides))
     folds = experiment.data.split.folds
     if folds is None:
         raise NeuralabError("data.split.folds", "is not set", "set data.split.folds: K (K >= 2)")
