@@ -28,6 +28,9 @@ SKIPPED = {
     "digits-cnn-tune.yaml": "a search over digits-cnn.yaml, whose model is measured",
     "digits-mlp-tune.yaml": "a search over digits-mlp.yaml, whose model is measured",
     "transfer-finetune.yaml": "starts from a run of transfer-pretrain.yaml (measured)",
+    "ablation-optimizers.yaml": "the digits-cnn.yaml model, for a compare --vary sweep",
+    "ablation-batchnorm.yaml": "the digits-cnn.yaml model, for a compare --vary sweep",
+    "ablation-dropout.yaml": "the digits-mlp.yaml model, for a compare --vary sweep",
 }
 
 
