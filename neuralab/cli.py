@@ -104,7 +104,7 @@ def compare_command(
     )
     kind = "setting" if vary else "model"
     folds = spec.data.split.folds
-    runs = f"{folds} folds" if folds else f"{seeds or 3} seed(s)"
+    runs = f"{folds} folds" if folds else f"{3 if seeds is None else seeds} seed(s)"
     _print_leaderboard(comparison, title=f"{spec.name}: test split, {runs} per {kind}")
 
 

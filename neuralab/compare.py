@@ -126,7 +126,7 @@ def compare(
             "cannot be combined with data.split.folds",
             "each fold is one run; drop --seeds",
         )
-    seeds = seeds or 3
+    seeds = 3 if seeds is None else seeds
     if seeds < 1:
         raise NeuralabError("--seeds", f"must be at least 1, got {seeds}")
     if vary and models:
