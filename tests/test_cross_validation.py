@@ -92,3 +92,10 @@ def test_compare_with_folds_pairs_the_folds(tmp_path, run_cli):
     code, _, err = run_cli("compare", str(path), "--models", "svm", "--seeds", "2")
     assert code == 2
     assert "error: --seeds: cannot be combined with data.split.folds" in err
+
+
+def test_folds_train_in_one_process(tmp_path, run_cli):
+    path = _write(tmp_path, data={"dataset": "digits", "split": {"folds": 3}})
+    code, _, err = run_cli("train", str(path), "--nproc", "2", "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert "error: --nproc: data.split.folds trains its folds in one process" in err
