@@ -536,15 +536,32 @@ def load(run_dir: str | Path) -> Predictor:
     return Predictor.load(run_dir)
 
 
-def report(run_dir: str | Path) -> Path:
-    """(Re)write a run's `report.html` from its card, config and weights."""
+def report(run_dir: str | Path, *, explain: bool = False) -> Path:
+    """(Re)write a run's `report.html` from its card, config and weights; with `explain`,
+    add attributions for a few test samples and permutation importance (slower: Captum)."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     experiment = load_config(run_dir / CONFIG)
-    bundle, _, _ = prepare(experiment)
-    model = Predictor.load(run_dir).model
+    bundle, task, _ = prepare(experiment)
+    predictor = Predictor.load(run_dir)
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
-    return write_run_report(run_dir, card, config_text, model, bundle)
+    extra = ""
+    if explain:
+        from neuralab.report.explanations import explanations_section
+
+        extra = explanations_section(predictor, bundle, task)
+    return write_run_report(run_dir, card, config_text, predictor.model, bundle, explanations=extra)
+
+
+def importance(run_dir: str | Path, out: str | Path = "runs") -> Path:
+    """Permutation importance of a run's input columns on its test split; returns the
+    folder holding `importance.json` and `importance.png`."""
+    from neuralab.importance import write_importance
+
+    run_dir = Path(run_dir)
+    read_card(run_dir)  # a clear error if this is not a run directory
+    bundle, task, _ = prepare(load_config(run_dir / CONFIG))
+    return write_importance(Predictor.load(run_dir), bundle, task, Path(out))
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:

@@ -396,17 +396,32 @@ def generate_command(
 
 @app.command("explain")
 def explain_command(
-    run_dir: Annotated[Path, typer.Argument(help="A neural network's run directory.")],
-    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Samples: .csv or .npy.")],
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    input_path: Annotated[
+        Path | None,
+        typer.Argument(metavar="[INPUT]", help="Samples: .csv or .npy (not with --global)."),
+    ] = None,
     method: Annotated[
         str, typer.Option("--method", help="integrated_gradients, saliency or occlusion.")
     ] = "integrated_gradients",
     target: Annotated[
         str | None, typer.Option("--target", help="Class to explain (default: the predicted).")
     ] = None,
+    global_: Annotated[
+        bool,
+        typer.Option("--global", help="Permutation importance of each column on the test split."),
+    ] = False,
     out: Out = Path("runs"),
 ) -> None:
-    """Attribute each sample's prediction to its inputs (Captum); write PNG and JSON."""
+    """Attribute each sample's prediction to its inputs (Captum), or with --global rank the
+    input columns by permutation importance; write PNG and JSON."""
+    if global_:
+        if input_path is not None:
+            raise NeuralabError("--global", "ranks columns on the test split; it takes no INPUT")
+        console.print(f"importance: {api.importance(run_dir, out)}", soft_wrap=True)
+        return
+    if input_path is None:
+        raise NeuralabError("INPUT", "missing: samples to explain", "or --global for a ranking")
     from neuralab.explain import write_explanation  # Captum loads only when asked for
 
     predictor = Predictor.load(run_dir)
@@ -442,9 +457,14 @@ def resume_command(
 
 
 @app.command("report")
-def report_command(run_dir: Annotated[Path, typer.Argument(help="A run directory.")]) -> None:
+def report_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Add attributions and permutation importance.")
+    ] = False,
+) -> None:
     """(Re)write a run's self-contained report.html and print its path."""
-    console.print(f"report: {api.report(run_dir)}", soft_wrap=True)
+    console.print(f"report: {api.report(run_dir, explain=explain)}", soft_wrap=True)
 
 
 @app.command("export")

@@ -103,7 +103,7 @@ def explain(
         raise NeuralabError(
             "explain",
             "per-sample attributions need gradients; this run is a classical baseline",
-            "explain a neural network's run",
+            "for a global view: neuralab explain RUN_DIR --global",
         )
     task = predictor.card["task"]
     if task not in ("classification", "regression"):

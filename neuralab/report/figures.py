@@ -172,6 +172,22 @@ def _attribution_panel(panel, sample, values, kind: str, feature_names: list[str
         axis.axvline(0, color="grey", linewidth=0.8)
 
 
+MAX_BARS = 20  # the most important columns drawn; the JSON holds every one
+
+
+def importance_figure(features: list[str], mean: np.ndarray, std: np.ndarray, metric: str) -> bytes:
+    """Permutation importance as horizontal bars, most important on top, with the spread
+    over repeats as error bars."""
+    order = np.argsort(-mean, kind="stable")[:MAX_BARS][::-1]
+    figure, axis = plt.subplots(figsize=(6, 1.2 + 0.3 * len(order)), constrained_layout=True)
+    axis.barh(range(len(order)), mean[order], xerr=std[order], color="#4c78a8", capsize=3)
+    axis.set_yticks(range(len(order)), [features[i] for i in order], fontsize=8)
+    axis.axvline(0.0, color="#888888", linewidth=0.8)
+    axis.set_xlabel(f"how much worse test {metric} gets when the column is shuffled")
+    axis.set_title("permutation importance (mean ± sd over repeats)", fontsize=10)
+    return to_png(figure)
+
+
 def sample_grid(samples: np.ndarray, kind: str) -> bytes:
     """Many samples at a glance, without captions: images tiled into one square-ish picture
     (one pixel of gap), sequences as small line plots."""

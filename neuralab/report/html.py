@@ -66,7 +66,13 @@ def page(title: str, sections: list[str]) -> str:
 
 
 def write_run_report(
-    run_dir: Path, card: dict[str, Any], config_text: str, model: Any, bundle: DataBundle
+    run_dir: Path,
+    card: dict[str, Any],
+    config_text: str,
+    model: Any,
+    bundle: DataBundle,
+    *,
+    explanations: str = "",
 ) -> Path:
     """Write `run_dir/report.html` from the card, the config and the test predictions."""
     output = predict_outputs(model, bundle.x_test)
@@ -98,6 +104,7 @@ def write_run_report(
         sections.append(_tables(transfer_tables(card["transfer"])))
     if "privacy" in card:
         sections.append(_privacy_section(card["privacy"]))
+    sections.append(explanations)  # empty unless asked for
     sections.append(_health_section(card))
     sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
     sections.append(
