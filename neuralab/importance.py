@@ -69,9 +69,7 @@ class _Scored:
 
     def __call__(self, _estimator: object, x: np.ndarray, y: torch.Tensor) -> float:
         """The main metric, signed so that higher is better (scikit-learn's convention)."""
-        rows = torch.as_tensor(x, dtype=torch.float32).reshape(
-            len(x), *self.predictor.meta.input_shape
-        )
+        rows = torch.as_tensor(x).reshape(len(x), *self.predictor.meta.input_shape)
         output = predict_outputs(self.predictor.model, rows)
         return self.sign * self.task.metrics(output, y)[self.task.main_metric]
 

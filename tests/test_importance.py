@@ -82,3 +82,18 @@ def test_the_report_explains_only_when_asked(run_cli, mlp_run, logreg_run):
     page = (logreg_run / "report.html").read_text()
     assert "Permutation importance" in page
     assert "Integrated gradients" not in page
+
+
+def test_a_run_without_one_target_is_refused_before_anything_is_written(run_cli, tmp_path):
+    spec = tiny_experiment(
+        model={"family": "autoencoder", "hidden_sizes": [16]},
+        train={"epochs": 1, "batch_size": 128},
+    )
+    run_dir = neuralab.train(spec, out=tmp_path / "runs").path
+    code, _, err = run_cli("explain", str(run_dir), "--global", "--out", str(tmp_path / "x"))
+    assert code == 2
+    assert (
+        "error: explain --global: permutation importance scores one target; "
+        "this run is reconstruction" in err
+    )
+    assert not (tmp_path / "x").exists()
