@@ -399,7 +399,7 @@ def explain_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     input_path: Annotated[
         Path | None,
-        typer.Argument(metavar="[INPUT]", help="Samples: .csv or .npy (not with --global)."),
+        typer.Argument(metavar="INPUT", help="Samples: .csv or .npy (not with --global)."),
     ] = None,
     method: Annotated[
         str, typer.Option("--method", help="integrated_gradients, saliency or occlusion.")
