@@ -8,7 +8,7 @@ import numpy as np
 
 from neuralab.baselines import Baseline
 from neuralab.data import DataBundle
-from neuralab.explain import MAX_DRAWN, explain, feature_names
+from neuralab.explain import explain, feature_names
 from neuralab.importance import permutation_importances
 from neuralab.report.figures import attribution_figure, importance_figure
 from neuralab.report.html import image
@@ -43,7 +43,8 @@ def _attributions(predictor: Predictor, bundle: DataBundle) -> str:
     scaled = bundle.x_test[:NUM_EXPLAINED].numpy()
     raw = scaled * np.asarray(meta.x_std) + np.asarray(meta.x_mean)  # explain() rescales
     found = explain(predictor, raw, method="integrated_gradients")
-    captions = [f"test #{i}: {name}" for i, name in enumerate(found.target_names[:MAX_DRAWN])]
+    explained = "" if meta.label_names else "output "  # regression: an output index
+    captions = [f"test #{i}: {explained}{name}" for i, name in enumerate(found.target_names)]
     png = attribution_figure(
         found.inputs, found.attributions, captions, meta.kind, feature_names(predictor)
     )
