@@ -50,6 +50,10 @@ app = typer.Typer(
 console = Console() if Console().is_terminal else Console(width=120)
 
 Out = Annotated[Path, typer.Option("--out", help="Folder to write run directories in.")]
+Overrides = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a key, e.g. --set optim.lr=0.01 (repeatable)."),
+]
 
 
 @app.callback()
@@ -86,9 +90,7 @@ def compare_command(
     seeds: Annotated[
         int | None, typer.Option("--seeds", help="Seeds per model (default 3).")
     ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
-    ] = None,
+    set_: Overrides = None,
     out: Out = Path("runs"),
 ) -> None:
     """Train several models (or --vary settings) x seeds on the same split; print a leaderboard."""
@@ -146,10 +148,7 @@ def train_command(
     experiment: Annotated[
         Path | None, typer.Argument(help="Experiment YAML file (omit with --resume).")
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override a key, e.g. --set optim.lr=0.01 (repeatable)."),
-    ] = None,
+    set_: Overrides = None,
     resume: Annotated[
         Path | None, typer.Option("--resume", help="Continue an interrupted run's folder.")
     ] = None,
@@ -213,9 +212,7 @@ def tune_command(
     timeout: Annotated[
         float | None, typer.Option("--timeout", help="Seconds after which no trial starts.")
     ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
-    ] = None,
+    set_: Overrides = None,
     out: Out = Path("runs"),
 ) -> None:
     """Search hyperparameters with Optuna (rerun to resume); print the best trial."""
@@ -243,9 +240,7 @@ def tune_command(
 @app.command("inspect")
 def inspect_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
-    ] = None,
+    set_: Overrides = None,
 ) -> None:
     """Check an experiment without training: layers, sizes, one batch, data, resolved config."""
     inspection = inspect_experiment(load_config(experiment, set_ or []))
@@ -308,9 +303,7 @@ def _chance_note(inspection: Inspection) -> str:
 @app.command("lr-find")
 def lr_find_command(
     experiment: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a key (repeatable).")
-    ] = None,
+    set_: Overrides = None,
     start_lr: Annotated[float, typer.Option("--start-lr", help="First rate tried.")] = 1e-7,
     end_lr: Annotated[float, typer.Option("--end-lr", help="Last rate tried.")] = 10.0,
     steps: Annotated[int, typer.Option("--steps", min=5, help="Training batches.")] = 200,

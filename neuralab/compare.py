@@ -333,7 +333,7 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
         )
         for family, family_runs in runs.items()
     ]
-    lower = lower_is_better(f"test_{metric}")
+    lower = lower_is_better(metric)
     rows.sort(key=lambda row: row.mean if lower else -row.mean)
     leader = rows[0]
     seeds = len(leader.values)

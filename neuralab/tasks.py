@@ -312,8 +312,10 @@ def monitor_names(task: Task) -> list[str]:
 
 
 def lower_is_better(metric: str) -> bool:
-    """Whether `metric` (e.g. `val_loss`, `train_accuracy`, `val_price_mae`) is minimised."""
-    base = metric.split("_", 1)[1] if "_" in metric else metric
+    """Whether `metric` (e.g. `val_loss`, `train_accuracy`, `val_price_mae`, or a bare
+    `bits_per_char`) is minimised."""
+    split, _, rest = metric.partition("_")
+    base = rest if split in ("train", "val", "test") else metric
     return any(base == m or base.endswith(f"_{m}") for m in LOWER_IS_BETTER)
 
 
