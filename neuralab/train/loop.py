@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from neuralab.tasks import Task
 from neuralab.train.callbacks import Callback, TrainState
 from neuralab.train.device import CPU, Placement
 from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
-from neuralab.train.state import StopFlag, save_checkpoint
+from neuralab.train.state import CheckpointWriter, StopFlag
 
 EVAL_BATCH_SIZE = 1024
 # (number of training samples, order generator) -> one epoch's batches as index tensors
@@ -111,51 +112,54 @@ def fit(
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
+    writer = (
+        CheckpointWriter(checkpointing.directory, checkpointing.keep) if checkpointing else None
+    )
     extras = _Extras(order, scheduler, callbacks, placement.scaler)
     progress = _restore(resume, state, extras) if resume else None
     seconds_before = resume["seconds"] if resume else 0.0
     for callback in callbacks:
         callback.on_fit_start(state)
     started = time.perf_counter() - seconds_before
-    while state.epoch < epochs and not state.should_stop:
-        draw = draw_batches or partial(shuffled_batches, batch_size=batch_size)
-        progress = progress or EpochProgress(draw(len(bundle.x_train), order))
-        model.train()
-        for x, y in progress.remaining(bundle.x_train, bundle.y_train, shard):
-            output, loss = train_step(
-                net,
-                task,
-                optimizer,
-                x.to(placement.device),
-                y.to(placement.device),
-                grad_clip=grad_clip,
-                l1=l1,
-                l2=l2,
-                input_noise=input_noise,
-                placement=placement,
-            )
-            _advance(scheduler, schedule_interval, "step")
-            state.step += 1
-            state.loss, state.batch = loss.item(), x
-            progress.record(output, y, state.loss)
-            for callback in callbacks:
-                callback.on_step_end(state)
-            if checkpointing is not None:
-                _checkpoint_step(
-                    checkpointing, state, extras, progress, time.perf_counter() - started
+    with writer or nullcontext():
+        while state.epoch < epochs and not state.should_stop:
+            draw = draw_batches or partial(shuffled_batches, batch_size=batch_size)
+            progress = progress or EpochProgress(draw(len(bundle.x_train), order))
+            model.train()
+            for x, y in progress.remaining(bundle.x_train, bundle.y_train, shard):
+                output, loss = train_step(
+                    net,
+                    task,
+                    optimizer,
+                    x.to(placement.device),
+                    y.to(placement.device),
+                    grad_clip=grad_clip,
+                    l1=l1,
+                    l2=l2,
+                    input_noise=input_noise,
+                    placement=placement,
                 )
-        _advance(scheduler, schedule_interval, "epoch")
-        state.epoch += 1
-        state.metrics = _epoch_metrics(
-            model, task, bundle, progress, time.perf_counter() - started, placement, shard
-        )
-        state.history.append({"epoch": state.epoch, **state.metrics})
-        progress = None
-        for callback in callbacks:
-            callback.on_epoch_end(state)
-        state.should_stop = agree(state.should_stop, shard)
-        if checkpointing is not None:
-            _save(checkpointing, state, extras, None, time.perf_counter() - started)
+                _advance(scheduler, schedule_interval, "step")
+                state.step += 1
+                state.loss, state.batch = loss.item(), x
+                progress.record(output, y, state.loss)
+                for callback in callbacks:
+                    callback.on_step_end(state)
+                if checkpointing is not None and writer is not None:
+                    seconds = time.perf_counter() - started
+                    _checkpoint_step(checkpointing, writer, state, extras, progress, seconds)
+            _advance(scheduler, schedule_interval, "epoch")
+            state.epoch += 1
+            state.metrics = _epoch_metrics(
+                model, task, bundle, progress, time.perf_counter() - started, placement, shard
+            )
+            state.history.append({"epoch": state.epoch, **state.metrics})
+            progress = None
+            for callback in callbacks:
+                callback.on_epoch_end(state)
+            state.should_stop = agree(state.should_stop, shard)
+            if writer is not None:
+                _save(writer, state, extras, None, time.perf_counter() - started)
     for callback in callbacks:
         callback.on_fit_end(state)
     return state
@@ -202,6 +206,7 @@ class _Extras:
 
 def _checkpoint_step(
     checkpointing: Checkpointing,
+    writer: CheckpointWriter,
     state: TrainState,
     extras: _Extras,
     progress: EpochProgress,
@@ -211,7 +216,7 @@ def _checkpoint_step(
     stop = checkpointing.stop is not None and checkpointing.stop.requested
     due = checkpointing.every is not None and state.step % checkpointing.every == 0
     if stop or due:
-        _save(checkpointing, state, extras, progress, seconds)
+        _save(writer, state, extras, progress, seconds)
     if stop:
         raise TrainingInterrupted(
             str(checkpointing.directory.parent),
@@ -221,14 +226,14 @@ def _checkpoint_step(
 
 
 def _save(
-    checkpointing: Checkpointing,
+    writer: CheckpointWriter,
     state: TrainState,
     extras: _Extras,
     progress: EpochProgress | None,
     seconds: float,
 ) -> None:
     scheduler, scaler = extras.scheduler, extras.scaler
-    snapshot = {
+    everything = {
         "model": state.model.state_dict(),
         "optimizer": state.optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -260,7 +265,7 @@ def _save(
             type(c).__name__: c.state_dict() for c in extras.callbacks if hasattr(c, "state_dict")
         },
     }
-    save_checkpoint(checkpointing.directory, state.step, snapshot, keep=checkpointing.keep)
+    writer.save(state.step, everything)
 
 
 def _restore(saved: dict[str, Any], state: TrainState, extras: _Extras) -> EpochProgress | None:
