@@ -67,7 +67,13 @@ from neuralab.train import (
 from neuralab.train.device import compile_model, make_placement, uncompile
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingWarning
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
-from neuralab.train.loop import Checkpointing, num_batches, predict_outputs, score
+from neuralab.train.loop import (
+    Checkpointing,
+    StepSettings,
+    num_batches,
+    predict_outputs,
+    score,
+)
 from neuralab.train.optim import resolved_lr
 from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
 from neuralab.train.state import latest_checkpoint, stop_on_signals
@@ -368,7 +374,6 @@ def _fit_deep(
     epochs, batch_size = experiment.train.epochs, experiment.train.batch_size
     steps = num_batches(len(bundle.x_train), batch_size)
     scheduler = experiment.schedule.build(optimizer, epochs=epochs, steps_per_epoch=steps)
-    reg = experiment.regularization
     trained, private = model, None
     if experiment.privacy is not None:
         private = make_private(
@@ -405,10 +410,7 @@ def _fit_deep(
                 epochs=epochs,
                 batch_size=batch_size,
                 seed=experiment.seed,
-                grad_clip=experiment.train.grad_clip,
-                l1=reg.l1,
-                l2=reg.l2,
-                input_noise=reg.input_noise,
+                settings=StepSettings.of(experiment),
                 callbacks=observers,
                 checkpointing=checkpointing,
                 resume=resume,

@@ -18,6 +18,7 @@ from neuralab.errors import NeuralabError
 from neuralab.report.lr_find import plot_lr_sweep
 from neuralab.runs import NewRunDir
 from neuralab.tasks import Task
+from neuralab.train.loop import StepSettings
 from neuralab.train.lr_range import END_LR, NUM_STEPS, START_LR, LRSweep, lr_range_test
 
 PLOT = "lr_find.png"
@@ -73,7 +74,6 @@ def sweep_experiment(
         model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
     # the sweep sets the rate at every step; 1.0 only lets the optimizer be built
     optimizer = experiment.optim.model_copy(update={"lr": 1.0}).build(model.parameters())
-    reg = experiment.regularization
     return lr_range_test(
         model,
         task,
@@ -81,10 +81,7 @@ def sweep_experiment(
         optimizer=optimizer,
         batch_size=experiment.train.batch_size,
         seed=experiment.seed,
-        grad_clip=experiment.train.grad_clip,
-        l1=reg.l1,
-        l2=reg.l2,
-        input_noise=reg.input_noise,
+        settings=StepSettings.of(experiment),
         start_lr=start_lr,
         end_lr=end_lr,
         num_steps=num_steps,

@@ -6,7 +6,6 @@ worth resuming has `state_dict()` / `load_state_dict()`.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -65,7 +64,8 @@ class EarlyStopping(Callback):
         value = state.metrics[self.monitor]
         if math.isnan(self.best) or self._improved(value):
             self.best, self.best_epoch, self.wait = value, state.epoch, 0
-            self.best_weights = copy.deepcopy(state.model.state_dict())
+            weights = state.model.state_dict()
+            self.best_weights = {k: v.detach().clone() for k, v in weights.items()}
             return
         self.wait += 1
         if self.wait >= self.patience:

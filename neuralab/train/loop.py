@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from neuralab.train.callbacks import Callback, TrainState
 from neuralab.train.device import CPU, Placement
 from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
 from neuralab.train.state import CheckpointWriter, StopFlag
+
+if TYPE_CHECKING:
+    from neuralab.config import Experiment
 
 EVAL_BATCH_SIZE = 1024
 # (number of training samples, order generator) -> one epoch's batches as index tensors
@@ -44,6 +47,24 @@ class Checkpointing:
     every: int | None = None
     keep: int = 2
     stop: StopFlag | None = None
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """What changes each step's math besides the model and the optimizer."""
+
+    grad_clip: float | None = None
+    l1: float = 0.0
+    l2: float = 0.0
+    input_noise: float = 0.0
+
+    @classmethod
+    def of(cls, experiment: Experiment) -> StepSettings:
+        reg = experiment.regularization
+        return cls(experiment.train.grad_clip, reg.l1, reg.l2, reg.input_noise)
+
+
+NO_EXTRAS = StepSettings()
 
 
 class TrainingInterrupted(NeuralabError):
@@ -88,10 +109,7 @@ def fit(
     epochs: int,
     batch_size: int,
     seed: int,
-    grad_clip: float | None = None,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    input_noise: float = 0.0,
+    settings: StepSettings = NO_EXTRAS,
     callbacks: Sequence[Callback] = (),
     checkpointing: Checkpointing | None = None,
     resume: dict[str, Any] | None = None,
@@ -133,11 +151,8 @@ def fit(
                     optimizer,
                     x.to(placement.device),
                     y.to(placement.device),
-                    grad_clip=grad_clip,
-                    l1=l1,
-                    l2=l2,
-                    input_noise=input_noise,
-                    placement=placement,
+                    settings,
+                    placement,
                 )
                 _advance(scheduler, schedule_interval, "step")
                 state.step += 1
@@ -297,11 +312,7 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
-    *,
-    grad_clip: float | None,
-    l1: float,
-    l2: float,
-    input_noise: float,
+    settings: StepSettings = NO_EXTRAS,
     placement: Placement = CPU,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on one batch; returns the batch output and its loss.
@@ -317,8 +328,8 @@ def train_step(
     custom = getattr(model, "train_step", None)
     if custom is not None:
         return custom(x, y, optimizer)
-    if input_noise:
-        x = x + input_noise * torch.randn_like(x)
+    if settings.input_noise:
+        x = x + settings.input_noise * torch.randn_like(x)
     with placement.autocast():
         forward_train = getattr(model, "forward_train", None)
         output = model(x) if forward_train is None else forward_train(x, y)
@@ -326,20 +337,20 @@ def train_step(
         auxiliary_loss = getattr(model, "auxiliary_loss", None)
         if auxiliary_loss is not None:
             loss = loss + auxiliary_loss()
-        if l1 or l2:
-            loss = loss + weight_penalty(model, l1, l2)
+        if settings.l1 or settings.l2:
+            loss = loss + weight_penalty(model, settings.l1, settings.l2)
     optimizer.zero_grad(set_to_none=True)
     scaler = placement.scaler
     if scaler is None:
         loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if settings.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
         optimizer.step()
         return output, loss
     scaler.scale(loss).backward()
-    if grad_clip:
+    if settings.grad_clip:
         scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
     scaler.step(optimizer)  # skipped when the scaled gradients overflowed
     scaler.update()
     return output, loss

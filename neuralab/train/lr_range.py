@@ -22,7 +22,7 @@ from torch import nn
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
-from neuralab.train.loop import batches, train_step
+from neuralab.train.loop import NO_EXTRAS, StepSettings, batches, train_step
 
 # Stated rule: the rate where the smoothed loss is lowest is already at the edge of
 # divergence; a tenth of it still descends fast (fastai's `lr_min / 10`).
@@ -54,10 +54,7 @@ def lr_range_test(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
     num_steps: int = NUM_STEPS,
-    grad_clip: float | None = None,
-    l1: float = 0.0,
-    l2: float = 0.0,
-    input_noise: float = 0.0,
+    settings: StepSettings = NO_EXTRAS,
 ) -> LRSweep:
     """Sweep the rate from `start_lr` to `end_lr` over `num_steps` training batches (fewer
     if the loss diverges), then restore `model` and `optimizer` to their state before."""
@@ -74,10 +71,7 @@ def lr_range_test(
                 for group in optimizer.param_groups:
                     group["lr"] = float(lr)
                 x, y = next(step_data)
-                _, loss = train_step(
-                    model, task, optimizer, x, y,
-                    grad_clip=grad_clip, l1=l1, l2=l2, input_noise=input_noise,
-                )  # fmt: skip
+                _, loss = train_step(model, task, optimizer, x, y, settings)
                 lrs.append(float(lr))
                 losses.append(loss.item())
                 average = SMOOTHING * average + (1 - SMOOTHING) * losses[-1]

@@ -32,9 +32,7 @@ def train_on_digits(spec: dict, epochs: int = 5):
     for _ in range(epochs):
         model.train()
         for x, _ in batches(TRAIN, TRAIN, 64, order):
-            train_step(
-                model, Reconstruction(), optimizer, x, x, grad_clip=None, l1=0, l2=0, input_noise=0
-            )
+            train_step(model, Reconstruction(), optimizer, x, x)
     return model, before, validation_mse(model)
 
 

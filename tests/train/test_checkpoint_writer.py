@@ -60,21 +60,27 @@ def test_a_checkpoint_holds_the_state_of_its_instant(tmp_path):
     assert state["history"] == [{"loss": 1.0}]
 
 
-def test_a_failed_write_is_raised_by_the_next_save(tmp_path):
+def unwritable(tmp_path):
+    """A checkpoint folder that cannot be made: its parent is a file."""
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    writer = CheckpointWriter(blocker / "checkpoints", keep=2)
+    return blocker / "checkpoints"
+
+
+def test_a_failed_write_is_raised_by_the_next_save(tmp_path):
+    writer = CheckpointWriter(unwritable(tmp_path), keep=2)
     writer.save(1, {"step": 1})
-    with pytest.raises(OSError):
+    with pytest.raises(NotADirectoryError, match="file/checkpoints"):
         writer.save(2, {"step": 2})
-    writer.__exit__(None, None, None)
+
+
+def fail_while_writing(directory):
+    with CheckpointWriter(directory, keep=2) as writer:
+        writer.save(1, {"step": 1})
+        raise RuntimeError("training broke")
 
 
 def test_a_training_error_is_not_hidden_by_a_failed_write(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
     with pytest.raises(RuntimeError, match="training broke") as raised:
-        with CheckpointWriter(blocker / "checkpoints", keep=2) as writer:
-            writer.save(1, {"step": 1})
-            raise RuntimeError("training broke")
+        fail_while_writing(unwritable(tmp_path))
     assert "the last checkpoint was not written either" in raised.value.__notes__[0]
