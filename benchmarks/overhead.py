@@ -4,7 +4,10 @@ three ways in one process, the order rotated every repeat (ABC, BCA, CAB, ...).
 (a) a hand-written PyTorch loop indexing the in-memory tensors: the floor;
 (b) `neuralab.train`, as a user runs it: progress bar (drawn to a terminal that is
     /dev/null), metrics log, per-epoch validation with every metric, the NaN guard, the
-    gradient-health watch and a durable checkpoint at every epoch's end;
+    gradient-health watch and durable checkpoints by the default policy (epoch ends at
+    least `train.checkpoint_seconds`, 10 s, apart, and the last epoch's end);
+(b_epoch) the same with a checkpoint at every epoch's end (`checkpoint_seconds: 0`): what
+    the background writer costs when it writes all the time;
 (b_fit) `neuralab.train.fit` called directly with the progress bar, the metrics log and
     per-epoch validation, and no checkpoints: like for like with (c);
 (c) PyTorch Lightning's `Trainer`, progress bar, logger and checkpointing off.
@@ -64,7 +67,7 @@ CASES: dict[str, dict[str, Any]] = {
 }
 EPOCHS = {"mnist1d-cnn": 8, "digits-mlp": 30}
 REPEATS = 15  # short runs, many pairs: the per-repeat ratios vary by ~10% even when quiet
-ARMS = ("a", "b", "b_fit", "c")
+ARMS = ("a", "b", "b_epoch", "b_fit", "c")
 
 
 @dataclass
@@ -138,6 +141,12 @@ def with_neuralab(experiment: Experiment, bundle: DataBundle) -> Timing:
     return Timing(timer.seconds, timer.cpu_seconds, wall, weights)
 
 
+def with_neuralab_every_epoch(experiment: Experiment, bundle: DataBundle) -> Timing:
+    """(b_epoch) `neuralab.train` checkpointing at every epoch's end."""
+    train = experiment.train.model_copy(update={"checkpoint_seconds": 0.0})
+    return with_neuralab(experiment.model_copy(update={"train": train}), bundle)
+
+
 def with_fit(experiment: Experiment, bundle: DataBundle) -> Timing:
     """(b_fit) `neuralab.train.fit` with a progress bar, a metrics log and validation."""
     started = time.perf_counter()
@@ -195,6 +204,7 @@ def _copy(model: nn.Module) -> dict[str, torch.Tensor]:
 RUNNERS: dict[str, Callable[[Experiment, DataBundle], Timing]] = {
     "a": hand_written,
     "b": with_neuralab,
+    "b_epoch": with_neuralab_every_epoch,
     "b_fit": with_fit,
     "c": with_lightning,
 }

@@ -399,6 +399,7 @@ def _fit_deep(
                     every=None if shard.distributed else experiment.train.checkpoint_every,
                     keep=experiment.train.keep_checkpoints,
                     stop=stop,
+                    seconds=experiment.train.checkpoint_seconds,
                 )
             state = fit(
                 trained,

@@ -51,6 +51,8 @@ class TrainConfig(Strict):
     early_stopping: EarlyStoppingConfig | None = None
     grad_clip: float | None = Field(None, gt=0.0)
     checkpoint_every: int | None = Field(None, ge=1)
+    # an epoch-end checkpoint is skipped until this long after the previous one
+    checkpoint_seconds: float = Field(10.0, ge=0.0)
     keep_checkpoints: int = Field(2, ge=1)
     # torch.use_deterministic_algorithms: errors on ops without a deterministic kernel
     deterministic: bool = False

@@ -10,7 +10,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -40,13 +39,16 @@ BatchDraw = Callable[[int, torch.Generator], list[torch.Tensor]]
 class Checkpointing:
     """Where and how often `fit` saves its full state, and the flag that asks it to stop.
 
-    Checkpoints are written every `every` steps (if set) and at every epoch end.
+    Checkpoints are written every `every` steps (if set), when a stop is asked for, after
+    the last epoch, and at any other epoch end at least `seconds` after the previous
+    checkpoint: a 20 ms epoch need not wait on a disk write each time.
     """
 
     directory: Path
     every: int | None = None
     keep: int = 2
     stop: StopFlag | None = None
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,16 +132,14 @@ def fit(
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
-    writer = (
-        CheckpointWriter(checkpointing.directory, checkpointing.keep) if checkpointing else None
-    )
     extras = _Extras(order, scheduler, callbacks, placement.scaler)
+    saver = _Saver(checkpointing, extras) if checkpointing else NO_SAVER
     progress = _restore(resume, state, extras) if resume else None
     seconds_before = resume["seconds"] if resume else 0.0
     for callback in callbacks:
         callback.on_fit_start(state)
     started = time.perf_counter() - seconds_before
-    with writer or nullcontext():
+    with saver:
         while state.epoch < epochs and not state.should_stop:
             draw = draw_batches or partial(shuffled_batches, batch_size=batch_size)
             progress = progress or EpochProgress(draw(len(bundle.x_train), order))
@@ -160,9 +160,7 @@ def fit(
                 progress.record(output, y, state.loss)
                 for callback in callbacks:
                     callback.on_step_end(state)
-                if checkpointing is not None and writer is not None:
-                    seconds = time.perf_counter() - started
-                    _checkpoint_step(checkpointing, writer, state, extras, progress, seconds)
+                saver.after_step(state, progress, time.perf_counter() - started)
             _advance(scheduler, schedule_interval, "epoch")
             state.epoch += 1
             state.metrics = _epoch_metrics(
@@ -173,8 +171,7 @@ def fit(
             for callback in callbacks:
                 callback.on_epoch_end(state)
             state.should_stop = agree(state.should_stop, shard)
-            if writer is not None:
-                _save(writer, state, extras, None, time.perf_counter() - started)
+            saver.after_epoch(state, time.perf_counter() - started)
     for callback in callbacks:
         callback.on_fit_end(state)
     return state
@@ -219,68 +216,93 @@ class _Extras:
     scaler: torch.amp.GradScaler | None
 
 
-def _checkpoint_step(
-    checkpointing: Checkpointing,
-    writer: CheckpointWriter,
-    state: TrainState,
-    extras: _Extras,
-    progress: EpochProgress,
-    seconds: float,
-) -> None:
-    """Save when a step checkpoint is due or a stop was asked for; then honour the stop."""
-    stop = checkpointing.stop is not None and checkpointing.stop.requested
-    due = checkpointing.every is not None and state.step % checkpointing.every == 0
-    if stop or due:
-        _save(writer, state, extras, progress, seconds)
-    if stop:
-        raise TrainingInterrupted(
-            str(checkpointing.directory.parent),
-            f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved",
-            f"resume with: neuralab resume {checkpointing.directory.parent}",
+class _Saver:
+    """Carries out a `Checkpointing` policy for one `fit`, through a background writer."""
+
+    def __init__(self, checkpointing: Checkpointing, extras: _Extras) -> None:
+        self.policy, self.extras = checkpointing, extras
+        self.writer = CheckpointWriter(checkpointing.directory, checkpointing.keep)
+
+    def __enter__(self) -> _Saver:
+        self.writer.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.writer.__exit__(*exc_info)
+
+    def after_step(self, state: TrainState, progress: EpochProgress, seconds: float) -> None:
+        """Save when a step checkpoint is due or a stop was asked for; then honour the stop."""
+        policy = self.policy
+        stop = policy.stop is not None and policy.stop.requested
+        if stop or (policy.every is not None and state.step % policy.every == 0):
+            self.save(state, progress, seconds)
+        if stop:
+            raise TrainingInterrupted(
+                str(policy.directory.parent),
+                f"interrupted at epoch {state.epoch + 1}, step {state.step}; state saved",
+                f"resume with: neuralab resume {policy.directory.parent}",
+            )
+
+    def after_epoch(self, state: TrainState, seconds: float) -> None:
+        last = state.epoch == state.num_epochs or state.should_stop
+        if last or self.writer.seconds_since_save() >= self.policy.seconds:
+            self.save(state, None, seconds)
+
+    def save(self, state: TrainState, progress: EpochProgress | None, seconds: float) -> None:
+        scheduler, scaler, callbacks = (
+            self.extras.scheduler,
+            self.extras.scaler,
+            self.extras.callbacks,
         )
+        everything = {
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "order": self.extras.order.get_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+            },
+            "epoch": state.epoch,
+            "step": state.step,
+            "loss": state.loss,
+            "metrics": state.metrics,
+            "history": state.history,
+            "seconds": seconds,
+            "progress": None
+            if progress is None
+            else {
+                "batches": progress.batches,
+                "next_batch": progress.next_batch,
+                "outputs": progress.outputs,
+                "targets": progress.targets,
+                "losses": progress.losses,
+            },
+            # by class name: a resumed run may bring different stateless observers
+            "callbacks": {
+                type(c).__name__: c.state_dict() for c in callbacks if hasattr(c, "state_dict")
+            },
+        }
+        self.writer.save(state.step, everything)
 
 
-def _save(
-    writer: CheckpointWriter,
-    state: TrainState,
-    extras: _Extras,
-    progress: EpochProgress | None,
-    seconds: float,
-) -> None:
-    scheduler, scaler = extras.scheduler, extras.scaler
-    everything = {
-        "model": state.model.state_dict(),
-        "optimizer": state.optimizer.state_dict(),
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "scaler": scaler.state_dict() if scaler is not None else None,
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "order": extras.order.get_state(),
-            "python": random.getstate(),
-            "numpy": np.random.get_state(),
-        },
-        "epoch": state.epoch,
-        "step": state.step,
-        "loss": state.loss,
-        "metrics": state.metrics,
-        "history": state.history,
-        "seconds": seconds,
-        "progress": None
-        if progress is None
-        else {
-            "batches": progress.batches,
-            "next_batch": progress.next_batch,
-            "outputs": progress.outputs,
-            "targets": progress.targets,
-            "losses": progress.losses,
-        },
-        # by class name: a resumed run may bring different stateless observers
-        "callbacks": {
-            type(c).__name__: c.state_dict() for c in extras.callbacks if hasattr(c, "state_dict")
-        },
-    }
-    writer.save(state.step, everything)
+class _NoSaver:
+    """No checkpoints (a helper rank, an lr sweep, a test)."""
+
+    def __enter__(self) -> _NoSaver:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None: ...
+
+    def after_step(self, state: TrainState, progress: EpochProgress, seconds: float) -> None: ...
+
+    def after_epoch(self, state: TrainState, seconds: float) -> None: ...
+
+
+NO_SAVER = _NoSaver()
 
 
 def _restore(saved: dict[str, Any], state: TrainState, extras: _Extras) -> EpochProgress | None:

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ MANIFEST = "manifest.json"
 TENSORS = "state.safetensors"
 SKELETON = "state.json"
 PREFIX = "step-"
-PLAIN = (type(None), bool, int, float, str)  # JSON stores these as they are
+PLAIN = frozenset({type(None), bool, int, float, str})  # JSON stores these as they are
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,14 @@ class CheckpointWriter:
         self.directory, self.keep = directory, keep
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="neuralab-checkpoint")
         self._pending: Future[Path] | None = None
+        self._saved_at = time.monotonic()
+
+    def seconds_since_save(self) -> float:
+        """Since the last `save` (or since this writer was made)."""
+        return time.monotonic() - self._saved_at
 
     def save(self, step: int, state: dict[str, Any]) -> None:
+        self._saved_at = time.monotonic()
         copied = snapshot(state)
         self.wait()
         self._pending = self._executor.submit(
@@ -218,14 +225,14 @@ def _encode_container(
     """Containers of plain values (the metric history, Python's RNG state) are copied in
     one pass, the rest item by item: the snapshot is taken on the training thread."""
     if isinstance(value, dict):
-        if all(type(k) in PLAIN and type(v) in PLAIN for k, v in value.items()):
+        if PLAIN.issuperset(map(type, value)) and PLAIN.issuperset(map(type, value.values())):
             return {"__dict__": [[k, v] for k, v in value.items()]}
         items = [
             [_encode(k, tensors, f"{key}.k{i}"), _encode(v, tensors, f"{key}.{i}")]
             for i, (k, v) in enumerate(value.items())
         ]
         return {"__dict__": items}
-    if all(type(v) in PLAIN for v in value):
+    if PLAIN.issuperset(map(type, value)):
         encoded = list(value)
     else:
         encoded = [_encode(v, tensors, f"{key}.{i}") for i, v in enumerate(value)]

@@ -16,7 +16,7 @@ from tests.conftest import tiny_experiment
 
 SPEC = tiny_experiment(
     model={"family": "mlp", "hidden_sizes": [16]},
-    train={"epochs": 2, "batch_size": 256, "keep_checkpoints": 5},
+    train={"epochs": 2, "batch_size": 256, "keep_checkpoints": 5, "checkpoint_seconds": 0},
 )
 
 
@@ -47,6 +47,15 @@ def test_training_goes_on_while_the_epoch_checkpoint_is_written(tmp_path, monkey
     # training returned only once the last checkpoint was on disk
     newest = checkpoints(run.path / "checkpoints")[0]
     assert load_checkpoint(newest)["epoch"] == 2
+
+
+@pytest.mark.parametrize(("seconds", "epochs_saved"), [(0, [1, 2, 3]), (3600, [3])])
+def test_epoch_end_checkpoints_wait_for_checkpoint_seconds(tmp_path, seconds, epochs_saved):
+    """Short epochs are not each followed by a disk write; the last one always is."""
+    spec = {**SPEC, "train": {**SPEC["train"], "epochs": 3, "checkpoint_seconds": seconds}}
+    run = neuralab.train(spec, out=tmp_path)
+    saved = [load_checkpoint(path)["epoch"] for path in checkpoints(run.path / "checkpoints")]
+    assert sorted(saved) == epochs_saved
 
 
 def test_a_checkpoint_holds_the_state_of_its_instant(tmp_path):
