@@ -21,7 +21,7 @@ from torch import nn
 
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
-from neuralab.tasks import Task
+from neuralab.tasks import Summarized, Task
 from neuralab.train.callbacks import Callback, TrainState
 from neuralab.train.device import CPU, Placement
 from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 EVAL_BATCH_SIZE = 1024
 # (number of training samples, order generator) -> one epoch's batches as index tensors
 BatchDraw = Callable[[int, torch.Generator], list[torch.Tensor]]
+# (a batch's outputs, targets) -> the few numbers its metrics need (`tasks.Summarized`)
+Summarize = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,14 @@ class EpochProgress:
             index = shard.of(index)
             yield x[index], y[index]
 
-    def record(self, output: torch.Tensor, target: torch.Tensor, loss: float) -> None:
+    def record(
+        self, output: torch.Tensor, target: torch.Tensor, loss: float, summarize: Summarize | None
+    ) -> None:
+        """Keep what the epoch's train metrics need: the outputs, or the task's summary of
+        them (a language model's logits are too large to keep for an epoch)."""
         # metrics are computed on the CPU in fp32, whatever the device and precision
-        self.outputs.append(output.detach().float().cpu())
+        output = output.detach().float().cpu()
+        self.outputs.append(output if summarize is None else summarize(output, target.cpu()))
         self.targets.append(target)
         self.losses.append(loss * len(target))
 
@@ -134,6 +141,7 @@ def fit(
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
     extras = _Extras(order, scheduler, callbacks, placement.scaler)
     saver = _Saver(checkpointing, extras) if checkpointing else NO_SAVER
+    summarize = task.summarize if isinstance(task, Summarized) else None
     progress = _restore(resume, state, extras) if resume else None
     seconds_before = resume["seconds"] if resume else 0.0
     for callback in callbacks:
@@ -157,7 +165,7 @@ def fit(
                 _advance(scheduler, schedule_interval, "step")
                 state.step += 1
                 state.loss, state.batch = loss.item(), x
-                progress.record(output, y, state.loss)
+                progress.record(output, y, state.loss, summarize)
                 for callback in callbacks:
                     callback.on_step_end(state)
                 saver.after_step(state, progress, time.perf_counter() - started)
@@ -192,11 +200,16 @@ def _epoch_metrics(
     placement: Placement,
     shard: Shard,
 ) -> dict[str, float]:
-    train_output = torch.cat(gather(progress.outputs, shard))
+    train_outputs = gather(progress.outputs, shard)
     train_target = torch.cat(gather(progress.targets, shard))
+    if isinstance(task, Summarized):
+        train = task.summary_scores(torch.stack(train_outputs).sum(dim=0))
+        del train["loss"]  # the loss is the mean of the steps' losses, as for other tasks
+    else:
+        train = task.metrics(torch.cat(train_outputs), train_target)
     return {
         "train_loss": sum(gather(progress.losses, shard)) / len(train_target),
-        **{f"train_{k}": v for k, v in task.metrics(train_output, train_target).items()},
+        **{f"train_{k}": v for k, v in train.items()},
         **{
             f"val_{k}": v
             for k, v in evaluate(model, task, bundle.x_val, bundle.y_val, placement).items()
@@ -452,8 +465,19 @@ def evaluate(
     y: torch.Tensor,
     placement: Placement = CPU,
 ) -> dict[str, float]:
-    """Loss and every task metric on one split."""
-    return score(task, predict_outputs(model, x, placement), y)
+    """Loss and every task metric on one split (summed chunk by chunk, for a task that
+    summarizes its outputs)."""
+    if not isinstance(task, Summarized):
+        return score(task, predict_outputs(model, x, placement), y)
+    chunks = [
+        task.summarize(
+            predict_outputs(model, x[i : i + EVAL_BATCH_SIZE], placement),
+            y[i : i + EVAL_BATCH_SIZE],
+        )
+        for i in range(0, len(x), EVAL_BATCH_SIZE)
+    ]
+    total = torch.stack(chunks).sum(dim=0)
+    return task.summary_scores(total)
 
 
 def score(task: Task, output: torch.Tensor, y: torch.Tensor) -> dict[str, float]:

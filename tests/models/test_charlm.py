@@ -12,6 +12,8 @@ import torch
 import neuralab
 from neuralab.models import CharLMConfig
 from neuralab.runs import read_metrics
+from neuralab.tasks import LanguageModel
+from neuralab.train.loop import EpochProgress
 
 
 def _experiment(**model) -> dict:
@@ -109,3 +111,18 @@ def test_text_too_short_and_family_mismatch_are_clear_errors(tmp_path):
     with pytest.raises(neuralab.NeuralabError, match="use family: charlm") as caught:
         neuralab.train({"data": {"dataset": "pydoc"}, "model": {"family": "mlp"}}, out=tmp_path)
     assert caught.value.problems[0].where == "model.family"
+
+
+def test_an_epoch_keeps_three_numbers_per_batch_and_scores_the_same():
+    """Train metrics sum per-batch summaries instead of keeping (B, T, vocab) logits; the
+    sums give exactly the scores computed from all the logits at once."""
+    task = LanguageModel()
+    logits, target = torch.randn(12, 7, 30), torch.randint(0, 30, (12, 7))
+    progress = EpochProgress(batches=[])
+    for rows in (slice(0, 5), slice(5, 12)):
+        progress.record(logits[rows], target[rows], 0.0, task.summarize)
+    assert [tuple(o.shape) for o in progress.outputs] == [(3,), (3,)]
+    summed = task.summary_scores(torch.stack(progress.outputs).sum(dim=0))
+    whole = {"loss": task.loss(logits, target).item(), **task.metrics(logits, target)}
+    assert summed == pytest.approx(whole, rel=1e-5)
+    assert whole["bits_per_char"] == pytest.approx(whole["loss"] / math.log(2))
