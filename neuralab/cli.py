@@ -7,7 +7,6 @@ A `NeuralabError` becomes `error: <where>: <what> (<hint>)` on stderr and exit c
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import sys
@@ -257,7 +256,12 @@ def _print_inspection(inspection: Inspection) -> None:
     else:
         _print_layers(inspection)
     sizes = ", ".join(f"{name} {size:,}" for name, size in meta.sizes.items())
-    console.print(f"data: {meta.kind}, {meta.task}, input shape {meta.input_shape}; {sizes}")
+    learns = ""
+    if inspection.task_name != meta.task:  # an autoencoder or a GAN on labelled data
+        learns = f" (labels unused: the run learns {inspection.task_name})"
+    console.print(
+        f"data: {meta.kind}, {meta.task}{learns}, input shape {meta.input_shape}; {sizes}"
+    )
     counts = inspection.class_counts()
     if counts is not None:
         table = Table("class", *counts, title="samples per class", title_justify="left")
@@ -285,19 +289,19 @@ def _print_layers(inspection: Inspection) -> None:
         f"activation memory per batch of {batch}: {activations:.2f} MiB"
         " (tensors kept for the backward pass)\n"
         f"loss of the first batch before training: {inspection.initial_loss:.4f}"
-        + _chance_note(inspection)
+        + _reference_note(inspection)
     )
     if inspection.without_gradient:
         missing = ", ".join(inspection.without_gradient)
         console.print(f"[yellow]parameters without a gradient: {missing}[/yellow]")
 
 
-def _chance_note(inspection: Inspection) -> str:
-    """For classification, the loss of a uniform guess, to judge the initial loss by."""
-    meta = inspection.bundle.meta
-    if meta.task != "classification" or inspection.class_counts() is None:
+def _reference_note(inspection: Inspection) -> str:
+    """The first batch's loss under a trivial model (an all-zero output), to judge by."""
+    if inspection.reference_loss is None:
         return ""
-    return f" (a uniform guess scores ln {meta.num_outputs} = {math.log(meta.num_outputs):.4f})"
+    trivial, loss = inspection.reference_loss
+    return f" ({trivial} scores {loss:.4f})"
 
 
 @app.command("lr-find")

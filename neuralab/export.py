@@ -17,8 +17,9 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,30 +50,71 @@ def export(run_dir: str | Path, target: ExportFormat) -> Exported:
     if target not in FILES:
         raise NeuralabError("--format", f"'{target}' is not a format", "valid: onnx, torchscript")
     predictor = Predictor.load(run_dir)
+    family = predictor.card["model"]["family"]
     if isinstance(predictor.model, Baseline):
-        family = read_card(run_dir)["model"]["family"]
         raise NeuralabError(
             str(run_dir), f"'{family}' is a scikit-learn baseline", "only networks are exported"
         )
+    _refuse_unfaithful(predictor.card, target)
     model = predictor.model.eval()
     x_test = load_data(load_config(run_dir / CONFIG).data, task=None, seed=0).x_test
     final = run_dir / FILES[target]
     partial = final.with_name(f".{final.name}.partial")
     try:
-        write = _write_onnx if target == "onnx" else _write_torchscript
-        exported = write(model, x_test[:2], partial)
-        outputs = predict_outputs(exported, x_test)
-        difference = float((outputs - predict_outputs(model, x_test)).abs().max())
-        if not difference <= TOLERANCE:
-            raise NeuralabError(
-                target,
-                f"exported outputs differ from PyTorch's by {difference:.3g} on the test split",
-                f"more than {TOLERANCE}; please report the model family",
-            )
+        exported: nn.Module
+        if target == "onnx":
+            exported = _write_onnx(model, x_test[:2], partial)
+        else:
+            exported = _write_torchscript(model, x_test[:2], partial, family)
+        difference = _difference(exported, model, x_test, target, family)
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
     return Exported(final, difference, len(x_test))
+
+
+def _difference(
+    exported: nn.Module, model: nn.Module, x_test: torch.Tensor, target: str, family: str
+) -> float:
+    """The largest gap between the exported and the PyTorch outputs on the test split;
+    an exported graph that fails there, or is further than `TOLERANCE`, is an error."""
+    try:
+        outputs = predict_outputs(exported, x_test)
+    except Exception as error:  # e.g. a graph that fixed the example's batch size
+        raise NeuralabError(
+            target,
+            f"the exported '{family}' graph fails on the test split: {str(error).splitlines()[0]}",
+            "please report the model family",
+        ) from None
+    difference = float((outputs - predict_outputs(model, x_test)).abs().max())
+    if not difference <= TOLERANCE:
+        raise NeuralabError(
+            target,
+            f"exported outputs differ from PyTorch's by {difference:.3g} on the test split",
+            f"more than {TOLERANCE}; please report the model family",
+        )
+    return difference
+
+
+def _refuse_unfaithful(card: dict, target: str) -> None:
+    """Refuse runs whose predictions no exported forward pass reproduces, naming what serves
+    them instead (docs/serving.md has the support matrix)."""
+    family = card["model"]["family"]
+    if card["task"] == "adversarial":
+        raise NeuralabError(
+            target,
+            f"'{family}' draws noise inside its forward pass (the discriminator's logits on "
+            "real and generated samples), so no fixed graph of it can be checked or served",
+            "make samples with `neuralab generate RUN`, or serve it with `--runtime torch`",
+        )
+    beam_width = card["model"].get("beam_width", 1)
+    if beam_width > 1:
+        raise NeuralabError(
+            target,
+            f"the exported '{family}' graph decodes greedily, but this run predicts with a beam "
+            f"of {beam_width}, whose search stays in Python",
+            "serve it with `--runtime torch`, or train with model.beam_width: 1",
+        )
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModule:
@@ -103,10 +145,22 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModu
     return OnnxModule(path)
 
 
-def _write_torchscript(model: nn.Module, example: torch.Tensor, path: Path) -> nn.Module:
+def _write_torchscript(
+    model: nn.Module, example: torch.Tensor, path: Path, family: str
+) -> nn.Module:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see the module docstring
-        traced = torch.jit.trace(model, example)
+        # PyTorch's RNN modules check sizes in Python, which the tracer warns of; whether
+        # the trace is faithful is what the check on the whole test split decides.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        try:
+            traced = torch.jit.trace(model, example)
+        except Exception as error:  # e.g. a Transformer body fails the tracer's own check
+            raise NeuralabError(
+                "torchscript",
+                f"tracing '{family}' failed: {str(error).splitlines()[0]}",
+                "TorchScript is deprecated; use --format onnx",
+            ) from None
         torch.jit.save(traced, str(path))
         return torch.jit.load(str(path))
 
@@ -155,3 +209,21 @@ class OnnxPredictor(Predictor):
             )
         card = read_card(run_dir)
         return cls(OnnxModule(path), DataMeta.from_dict(card["data"]), card)
+
+    # The graph is the forward pass only; sampling, search and generation loops stay in
+    # PyTorch. Refused here, with the fix, rather than failing inside the server.
+    def generate_text(self, *args: Any, **kwargs: Any) -> str:
+        raise self._python_only("generation")
+
+    def translate(self, texts: list[str]) -> list[str]:
+        raise self._python_only("sequence decoding")
+
+    def samples(self, n: int, *, seed: int = 0) -> np.ndarray:
+        raise self._python_only("sampling")
+
+    def _python_only(self, what: str) -> NeuralabError:
+        return NeuralabError(
+            str(self.card["name"]),
+            f"the ONNX runtime does not run {what}: model.onnx holds the forward pass only",
+            "serve this run with `--runtime torch`",
+        )

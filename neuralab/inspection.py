@@ -28,6 +28,19 @@ from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
 from neuralab.train.loop import num_batches
 
+# What an all-zero output means for each task (zero logits are a uniform guess; a zero
+# standardised value is the training mean), so its loss is a yardstick for the first batch's.
+ZERO_OUTPUT_MEANS = {
+    "classification": "a uniform guess",
+    "language_model": "a uniform guess over the vocabulary",
+    "seq2seq": "a uniform guess over the vocabulary",
+    "regression": "predicting the training mean",
+    # a VAE too: an encoder that outputs zeros gives the prior, whose KL term is 0
+    "reconstruction": "predicting the training mean value",
+    "adversarial": "a discriminator that cannot tell real from generated",
+    "multitask": "guessing classes uniformly and values at their training mean",
+}
+
 
 @dataclass(frozen=True)
 class Layer:
@@ -54,6 +67,8 @@ class Inspection:
     multiply_adds_per_sample: int | None = None
     activation_bytes_per_batch: int | None = None
     initial_loss: float | None = None
+    reference_loss: tuple[str, float] | None = None  # (a trivial model, its first-batch loss)
+    task_name: str | None = None
     without_gradient: list[str] = field(default_factory=list)
     estimator: str | None = None
     seconds: float = 0.0
@@ -78,7 +93,7 @@ def inspect_experiment(experiment: Experiment) -> Inspection:
         inspection = _inspect_baseline(experiment, bundle)
     else:
         inspection = _inspect_network(experiment, task, bundle)
-    return replace(inspection, seconds=time.perf_counter() - started)
+    return replace(inspection, task_name=task.name, seconds=time.perf_counter() - started)
 
 
 def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> Inspection:
@@ -94,7 +109,7 @@ def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> 
     y = bundle.y_train[: experiment.train.batch_size]
     layers = _layer_table(model, x)
     multiply_adds = _multiply_adds(model, x) // len(x)
-    loss, activation_bytes = _forward_backward(model, task, x, y)
+    loss, activation_bytes, output = _forward_backward(model, task, x, y)
     if not math.isfinite(loss):
         raise NeuralabError(
             "inspect",
@@ -110,6 +125,10 @@ def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> 
         multiply_adds_per_sample=multiply_adds,
         activation_bytes_per_batch=activation_bytes,
         initial_loss=loss,
+        reference_loss=(
+            ZERO_OUTPUT_MEANS[task.name],
+            task.loss(torch.zeros_like(output), y).item(),
+        ),
         without_gradient=[n for n, p in model.named_parameters() if p.grad is None],
     )
 
@@ -174,9 +193,11 @@ def _multiply_adds(model: nn.Module, x: torch.Tensor) -> int:
 
 def _forward_backward(
     model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor
-) -> tuple[float, int]:
-    """One training batch forward and backward: its loss, and the bytes of the tensors
-    autograd keeps for the backward pass (parameters excluded, shared storage once)."""
+) -> tuple[float, int, torch.Tensor]:
+    """One training batch forward and backward: its loss, the bytes of the tensors autograd
+    keeps for the backward pass (parameters excluded, shared storage once), and the output.
+
+    The loss is the one training minimises, a VAE's KL term included."""
     parameters = {p.untyped_storage().data_ptr() for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -192,9 +213,13 @@ def _forward_backward(
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         # the forward pass training takes (a decoder reads the true previous tokens)
         forward_train = getattr(model, "forward_train", None)
-        loss = task.loss(model(x) if forward_train is None else forward_train(x, y), y)
+        output = model(x) if forward_train is None else forward_train(x, y)
+        loss = task.loss(output, y)
+        auxiliary_loss = getattr(model, "auxiliary_loss", None)
+        if auxiliary_loss is not None:
+            loss = loss + auxiliary_loss()
     loss.backward()
-    return loss.item(), sum(saved.values())
+    return loss.item(), sum(saved.values()), output.detach()
 
 
 def _inspect_baseline(experiment: Experiment, bundle: DataBundle) -> Inspection:

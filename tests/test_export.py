@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 
 import numpy as np
@@ -84,3 +85,96 @@ def test_unknown_format_and_baselines_are_refused(run_cli, run_dir, tmp_path):
     with pytest.raises(NeuralabError, match="scikit-learn baseline"):
         export(baseline.path, "torchscript")
     assert not list(baseline.path.glob("*.partial"))
+
+
+# Tiny runs of the families with their own forward passes (text ids in, token logits out;
+# a GAN's two players). One epoch: export checks agreement, not accuracy.
+CHARLM = tiny_experiment(
+    data={"dataset": {"name": "pydoc", "window": 16, "max_chars": 3000}},
+    model={
+        "family": "charlm",
+        "body": "transformer",
+        "embedding_size": 8,
+        "num_heads": 2,
+        "num_layers": 1,
+    },
+    train={"epochs": 1, "batch_size": 64},
+)
+SEQ2SEQ = tiny_experiment(
+    data={"dataset": {"name": "reverse", "num_samples": 200, "max_length": 4}},
+    model={"family": "seq2seq", "hidden_size": 8},
+    train={"epochs": 1, "batch_size": 64},
+)
+GAN = tiny_experiment(
+    model={"family": "gan", "channels": [8, 4], "latent_size": 4},
+    train={"epochs": 1, "batch_size": 64},
+)
+
+
+def test_charlm_exports_to_onnx_and_its_onnx_runtime_refuses_to_generate(tmp_path):
+    pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    from neuralab.export import OnnxPredictor
+
+    run = neuralab.train(CHARLM, out=tmp_path)
+    exported = export(run.path, "onnx")  # next-character logits (B, T, vocab) per window
+    assert exported.max_abs_difference <= 1e-4
+    with pytest.raises(NeuralabError, match="the ONNX runtime does not run generation"):
+        OnnxPredictor.load(run.path).generate_text("a", 5, temperature=1.0, top_k=None, seed=0)
+    # TorchScript's tracer rejects the Transformer body's graph: one clear error instead
+    with pytest.raises(NeuralabError, match=r"torchscript: tracing 'charlm' failed.*--format onnx"):
+        export(run.path, "torchscript")
+    assert not list(run.path.glob(".*.partial"))
+    assert not (run.path / FILES["torchscript"]).exists()
+
+
+@pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")  # torch.jit.load
+def test_seq2seq_exports_its_greedy_decoder_for_any_batch_size(tmp_path):
+    run = neuralab.train(SEQ2SEQ, out=tmp_path)
+    exported = export(run.path, "torchscript")  # the test split is a batch unlike the trace's
+    assert exported.max_abs_difference <= 1e-4
+    if importlib.util.find_spec("onnxruntime") is not None:
+        assert export(run.path, "onnx").max_abs_difference <= 1e-4
+
+
+def test_seq2seq_with_a_beam_is_refused(tmp_path):
+    seq2seq = {**SEQ2SEQ, "model": {**SEQ2SEQ["model"], "beam_width": 3}}
+    run = neuralab.train(seq2seq, out=tmp_path)
+    with pytest.raises(NeuralabError, match="decodes greedily.*beam of 3.*--runtime torch"):
+        export(run.path, "torchscript")
+
+
+def test_gan_export_is_refused_naming_what_serves_it(tmp_path):
+    run = neuralab.train(GAN, out=tmp_path)
+    for target in ("onnx", "torchscript"):
+        with pytest.raises(NeuralabError, match=r"'gan' draws noise.*neuralab generate") as caught:
+            export(run.path, target)  # type: ignore[arg-type]
+        assert str(caught.value).startswith(f"{target}: ")
+    assert not any((run.path / name).exists() for name in FILES.values())
+    assert not list(run.path.glob(".*.partial"))
+
+
+@pytest.mark.filterwarnings("ignore:.*deprecated:DeprecationWarning")  # torch.jit.load
+@pytest.mark.parametrize(
+    ("model", "target"),
+    [
+        ({"family": "autoencoder", "hidden_sizes": [8], "variational": True}, "torchscript"),
+        (
+            {
+                "family": "transformer",
+                "d_model": 8,
+                "num_heads": 2,
+                "num_layers": 1,
+                "dim_feedforward": 16,
+                "patch_size": 4,
+            },
+            "onnx",
+        ),
+    ],
+    ids=["vae", "transformer"],
+)
+def test_families_that_size_by_the_batch_export_with_a_dynamic_batch(tmp_path, model, target):
+    if target == "onnx":
+        pytest.importorskip("onnxruntime", reason="the [onnx] extra is not installed")
+    run = neuralab.train(tiny_experiment(model=model, train={"epochs": 1}), out=tmp_path)
+    exported = export(run.path, target)  # traced on 2 samples, checked on all 360
+    assert exported.max_abs_difference <= 1e-4

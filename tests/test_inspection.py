@@ -90,3 +90,33 @@ def test_inspect_reports_config_errors(run_cli):
     code, _, err = run_cli("inspect", str(EXAMPLES / "digits-cnn.yaml"), "--set", "optim.lrr=1")
     assert code == 2
     assert err.startswith("error: optim.lrr: unknown key")
+
+
+def test_inspect_a_gan_compares_with_an_undecided_discriminator_not_a_class_guess(run_cli):
+    code, out, err = run_cli("inspect", str(EXAMPLES / "digits-gan.yaml"))
+    assert code == 0, err
+    assert "uniform guess" not in out
+    # logit 0 for real and generated: 2 ln 2 for the discriminator + ln 2 for the generator
+    undecided = f"a discriminator that cannot tell real from generated scores {3 * math.log(2):.4f}"
+    assert undecided in out
+    assert "classification (labels unused: the run learns adversarial)" in out
+
+
+@pytest.mark.parametrize(
+    ("sections", "reference"),
+    [
+        ({}, math.log(10)),  # a uniform guess over the digits
+        (
+            {
+                "data": {"dataset": {"name": "reverse", "num_samples": 200}},
+                "model": {"family": "seq2seq", "hidden_size": 8},
+            },
+            math.log(13),
+        ),
+    ],
+    ids=["classification", "seq2seq"],
+)
+def test_reference_loss_is_the_loss_of_an_all_zero_output(sections, reference):
+    inspection = inspect_experiment(load_config(tiny_experiment(**sections)))
+    assert inspection.reference_loss is not None
+    assert inspection.reference_loss[1] == pytest.approx(reference, rel=1e-5)

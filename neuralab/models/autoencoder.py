@@ -75,7 +75,8 @@ class AutoEncoder(nn.Module):
         return self._code(x)[:, : self.latent_size]
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        return self.decoder(latent).view(len(latent), *self.input_shape)
+        # shape[0], not len(): a traced or exported graph keeps the batch size dynamic
+        return self.decoder(latent).view(latent.shape[0], *self.input_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self._code(x))

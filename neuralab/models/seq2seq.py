@@ -77,7 +77,8 @@ class Seq2Seq(nn.Module):
     def _run(self, source: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         memory, state, mask = self._encode(source)
         context = torch.zeros_like(memory[:, 0])
-        previous = torch.full((len(source),), BOS, dtype=torch.long)
+        # from the source, not its len(): a traced or exported graph keeps the batch dynamic
+        previous = torch.full_like(source[:, 0], BOS)
         steps = self.target_length if target is None else target.shape[1]
         logits = []
         for t in range(steps):

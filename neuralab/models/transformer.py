@@ -105,7 +105,7 @@ class Transformer(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(self.tokens(x))  # (B, T, d_model)
         if self.cls_token is not None:
-            tokens = torch.cat([self.cls_token.expand(len(tokens), -1, -1), tokens], dim=1)
+            tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         encoded = self.encoder(self.dropout(self.position(tokens)))
         return encoded[:, 0] if self.cls_token is not None else encoded.mean(dim=1)
 

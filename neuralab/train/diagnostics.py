@@ -52,7 +52,7 @@ class GradientHealth(Callback):
         self._best_val_loss, self._best_val_epoch, self._train_loss_at_best = math.inf, 0, 0.0
 
     def on_step_end(self, state: TrainState) -> None:
-        if math.isnan(self._first_loss):
+        if math.isnan(self._first_loss) and not _empty(state.batch):  # its loss is 0
             self._first_loss = state.loss
         if state.step % self.every:
             return
@@ -156,6 +156,10 @@ class GradientHealth(Callback):
         self._epoch_sums, self._epoch_count = state["epoch_sums"], state["epoch_count"]
 
 
+def _empty(batch: torch.Tensor | None) -> bool:
+    return batch is not None and not len(batch)
+
+
 class NonFiniteGuard(Callback):
     """Stops training at the first NaN or infinite loss, naming where it appeared."""
 
@@ -174,10 +178,17 @@ class NonFiniteGuard(Callback):
 
 def first_non_finite(model: torch.nn.Module, batch: torch.Tensor | None) -> str:
     """Where it broke, nearest the input first: non-finite weights, else the first layer
-    whose output on the latest batch is non-finite, else a non-finite gradient."""
+    whose output on the latest batch is non-finite, else a non-finite gradient.
+
+    An empty batch (DP-SGD's Poisson draw may hold no sample) has no outputs to check or
+    size, so it is named instead.
+    """
     for name, parameter in model.named_parameters():
         if not torch.isfinite(parameter).all():
             return f"; first non-finite weights in {name}"
+    # an empty batch has no outputs to re-run or size: say so if nothing else is found
+    nothing_found = "; the last batch held no samples" if _empty(batch) else ""
+    batch = None if _empty(batch) else batch
     layer = _first_non_finite_output(model, batch) if batch is not None else None
     if layer:
         return f"; first non-finite output from layer {layer}"
@@ -188,7 +199,7 @@ def first_non_finite(model: torch.nn.Module, batch: torch.Tensor | None) -> str:
         with torch.no_grad():
             largest = model(batch).abs().max().item()
         return f"; largest output on the last batch {largest:.3g}"
-    return ""
+    return nothing_found
 
 
 @torch.no_grad()

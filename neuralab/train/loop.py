@@ -374,6 +374,8 @@ def train_step(
             loss = loss + auxiliary_loss()
         if settings.l1 or settings.l2:
             loss = loss + weight_penalty(model, settings.l1, settings.l2)
+        if not len(y):  # an empty DP-SGD Poisson batch: no sample weighs in (a mean is NaN),
+            loss = output.sum()  # but its noise-only step must run, as the accountant counts
     optimizer.zero_grad(set_to_none=True)
     scaler = placement.scaler
     if scaler is None:

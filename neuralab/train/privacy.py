@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from neuralab.config import Experiment
 
 
-# A Poisson batch of expected size B is empty with probability about exp(-B) per step;
-# from 32 on that is below 1e-13, so an empty step (whose mean loss is NaN) never comes.
+# Each step's batch is empty with probability (1 - q)^N; the sample rate q is 1 / ceil(N / B),
+# so from B = 32 on that is below 1e-9. Should one come, its step still runs: noise only,
+# with loss 0 (see `train_step`), as the accountant assumes.
 MIN_BATCH_SIZE = 32
 
 

@@ -9,7 +9,7 @@ import torch
 
 import neuralab
 from neuralab.train import TrainState
-from neuralab.train.diagnostics import GradientHealth, TrainingWarning
+from neuralab.train.diagnostics import GradientHealth, TrainingWarning, first_non_finite
 from tests.conftest import tiny_experiment
 
 
@@ -97,3 +97,14 @@ def test_loss_checks_are_off_when_the_loss_need_not_fall():
         metrics = {"train_loss": 1.0 / epoch, "val_loss": val}
         health.on_epoch_end(scripted(model, metrics, loss=50.0, epoch=epoch))
     assert health.messages == []
+
+
+def test_guard_names_an_empty_last_batch_instead_of_crashing():
+    # DP-SGD's Poisson batches may hold no sample: nothing to re-run, no output to size.
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    assert first_non_finite(model, torch.empty(0, 4)) == "; the last batch held no samples"
+
+
+def test_guard_still_sizes_the_outputs_of_a_non_empty_batch():
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    assert first_non_finite(model, torch.ones(2, 4)).startswith("; largest output on the last")

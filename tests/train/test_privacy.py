@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import signal
@@ -12,8 +13,12 @@ import torch
 
 import neuralab
 from neuralab.api import resume
+from neuralab.data import DataConfig, load_data
+from neuralab.tasks import Classification
 from neuralab.train import Callback
-from neuralab.train.privacy import PrivacyConfig, check_model, make_private
+from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
+from neuralab.train.loop import fit, train_step
+from neuralab.train.privacy import PrivacyConfig, check_model, make_private, quiet
 from tests.conftest import tiny_experiment
 
 # Plain SGD with a large rate: DP noise makes adaptive optimizers' second moments useless.
@@ -119,3 +124,49 @@ def test_a_family_with_its_own_training_step_is_refused():
 
     with pytest.raises(neuralab.NeuralabError, match="'gan' trains with its own step"):
         check_model(TwoPlayers(2, 2), "gan")
+
+
+def test_an_empty_poisson_batch_takes_a_noise_only_step_with_a_finite_loss():
+    # An empty batch has probability about exp(-expected size) per step. Its step must
+    # still happen (the accountant counts it, and skipping it would reveal the batch was
+    # empty), and its loss weighs nothing: not the NaN of a mean over no samples.
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    private = make_private(
+        model, optimizer, x, y, PrivacyConfig(epsilon=5.0), epochs=1, batch_size=32
+    )
+    before = [p.detach().clone() for p in private.model.parameters()]
+    task = Classification(2)
+    with quiet():
+        _, loss = train_step(private.model, task, private.optimizer, x[:0], y[:0])
+    assert loss.item() == 0.0
+    moved = [not torch.equal(a, b) for a, b in zip(before, private.model.parameters(), strict=True)]
+    assert all(moved)  # the Gaussian noise was added
+    assert len(private.accounting.engine.accountant) == 1
+
+
+def test_an_epoch_with_an_empty_batch_trains_on_with_finite_metrics():
+    bundle = load_data(DataConfig.model_validate({"dataset": "digits"}), task=None, seed=0)
+    n = len(bundle.x_train)
+    empty_first = [torch.arange(0), torch.arange(0, n // 2), torch.arange(n // 2, n)]
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    health = GradientHealth(every=1)
+    state = fit(
+        model,
+        Classification(10),
+        bundle,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        scheduler=None,
+        schedule_interval="epoch",
+        epochs=2,
+        batch_size=n // 2,
+        seed=0,
+        callbacks=[NonFiniteGuard(), health],
+        draw_batches=lambda num_samples, generator: empty_first,
+    )
+    assert all(math.isfinite(value) for value in state.metrics.values())
+    first, last = state.history
+    assert last["train_loss"] < first["train_loss"]  # it learned, empty step and all
+    assert health.messages == []  # an empty first step is not taken as the starting loss
