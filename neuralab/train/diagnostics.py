@@ -48,6 +48,7 @@ class GradientHealth(Callback):
         self._warned: set[str] = set()
         self._epoch_sums: dict[str, float] = {}
         self._epoch_count = 0
+        self._layers: list[tuple[str, torch.nn.Parameter]] | None = None
         self._first_loss = math.nan
         self._best_val_loss, self._best_val_epoch, self._train_loss_at_best = math.inf, 0, 0.0
 
@@ -56,11 +57,16 @@ class GradientHealth(Callback):
             self._first_loss = state.loss
         if state.step % self.every:
             return
-        for name, parameter in state.model.named_parameters():
-            if parameter.ndim > 1 and parameter.grad is not None:
-                norm = parameter.grad.detach().norm().item()
-                name = name.removeprefix("_module.")  # Opacus' wrapper, under DP-SGD
-                self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + norm
+        if self._layers is None:  # looked up once: this runs every few steps
+            self._layers = [
+                (name.removeprefix("_module."), parameter)  # Opacus' wrapper, under DP-SGD
+                for name, parameter in state.model.named_parameters()
+                if parameter.ndim > 1
+            ]
+        grads = [(name, p.grad) for name, p in self._layers if p.grad is not None]
+        norms = torch.stack([g.detach().norm() for _, g in grads]).tolist() if grads else []
+        for (name, _), norm in zip(grads, norms, strict=True):
+            self._epoch_sums[name] = self._epoch_sums.get(name, 0.0) + norm
         self._epoch_count += 1
 
     def on_epoch_end(self, state: TrainState) -> None:
