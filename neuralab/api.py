@@ -51,6 +51,7 @@ from neuralab.tasks import (
     Adversarial,
     Classification,
     MultiTask,
+    Summarized,
     Task,
     make_task,
     monitor_names,
@@ -490,15 +491,17 @@ def _early_stopping(stopping: EarlyStoppingConfig | None, task: Task) -> EarlySt
     return EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta)
 
 
-def _card(experiment, model, task, bundle, record: FitRecord) -> dict[str, Any]:
+def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str, Any]:
     """What a loader needs, plus what the run measured (val and test, once, at the end)."""
     started = time.perf_counter()
-    test_output = predict_outputs(model, bundle.x_test)
-    inference_seconds = time.perf_counter() - started
-    metrics = {
-        "val": evaluate(model, task, bundle.x_val, bundle.y_val),
-        "test": score(task, test_output, bundle.y_test),  # the timed pass, not a second one
-    }
+    if isinstance(task, Summarized):  # a language model's logits are summed chunk by chunk
+        test = evaluate(model, task, bundle.x_test, bundle.y_test)
+        inference_seconds = time.perf_counter() - started
+    else:
+        test_output = predict_outputs(model, bundle.x_test)
+        inference_seconds = time.perf_counter() - started
+        test = score(task, test_output, bundle.y_test)  # the timed pass, not a second one
+    metrics = {"val": evaluate(model, task, bundle.x_val, bundle.y_val), "test": test}
     card: dict[str, Any] = {
         "name": experiment.name,
         "model": experiment.model.model_dump(mode="json"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from neuralab.train.loop import predict_outputs
 ExportFormat = Literal["onnx", "torchscript"]
 FILES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 TOLERANCE = 1e-4
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")  # the exporter colours its messages
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def _difference(
     except Exception as error:  # e.g. a graph that fixed the example's batch size
         raise NeuralabError(
             target,
-            f"the exported '{family}' graph fails on the test split: {str(error).splitlines()[0]}",
+            f"the exported '{family}' graph fails on the test split: {first_line(error)}",
             "please report the model family",
         ) from None
     difference = float((outputs - predict_outputs(model, x_test)).abs().max())
@@ -139,7 +141,7 @@ def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModu
                 verbose=False,
             )
         except Exception as error:  # the exporter raises many types; its message says why
-            raise NeuralabError("onnx", f"export failed: {str(error).splitlines()[0]}") from None
+            raise NeuralabError("onnx", f"export failed: {first_line(error)}") from None
         finally:
             registration.setLevel(level)
     return OnnxModule(path)
@@ -158,7 +160,7 @@ def _write_torchscript(
         except Exception as error:  # e.g. a Transformer body fails the tracer's own check
             raise NeuralabError(
                 "torchscript",
-                f"tracing '{family}' failed: {str(error).splitlines()[0]}",
+                f"tracing '{family}' failed: {first_line(error)}",
                 "TorchScript is deprecated; use --format onnx",
             ) from None
         torch.jit.save(traced, str(path))
@@ -227,3 +229,9 @@ class OnnxPredictor(Predictor):
             f"the ONNX runtime does not run {what}: model.onnx holds the forward pass only",
             "serve this run with `--runtime torch`",
         )
+
+
+def first_line(error: Exception) -> str:
+    """An exporter's message, first line only and without its terminal colour codes."""
+    lines = ANSI_ESCAPE.sub("", str(error)).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

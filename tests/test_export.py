@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 
 import neuralab
 from neuralab.errors import NeuralabError
-from neuralab.export import FILES, export
+from neuralab.export import FILES, export, first_line
 from neuralab.serve import ServeSettings, create_app
 from tests.conftest import tiny_experiment
 
@@ -178,3 +178,9 @@ def test_families_that_size_by_the_batch_export_with_a_dynamic_batch(tmp_path, m
     run = neuralab.train(tiny_experiment(model=model, train={"epochs": 1}), out=tmp_path)
     exported = export(run.path, target)  # traced on 2 samples, checked on all 360
     assert exported.max_abs_difference <= 1e-4
+
+
+def test_an_exporter_message_reaches_the_user_as_one_plain_line():
+    coloured = RuntimeError("\x1b[1m\x1b[31mUnsupported operator\x1b[0m aten::foo\ndetails")
+    assert first_line(coloured) == "Unsupported operator aten::foo"
+    assert first_line(RuntimeError()) == "RuntimeError"
