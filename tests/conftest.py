@@ -15,6 +15,15 @@ torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# the smallest vision transformer: four 4x4 patches of an 8x8 digit, one layer
+TINY_VIT = {
+    "family": "transformer",
+    "d_model": 8,
+    "num_heads": 2,
+    "num_layers": 1,
+    "dim_feedforward": 16,
+    "patch_size": 4,
+}
 
 
 def tiny_experiment(**sections) -> dict:

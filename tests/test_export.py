@@ -15,7 +15,7 @@ import neuralab
 from neuralab.errors import NeuralabError
 from neuralab.export import FILES, export, first_line
 from neuralab.serve import ServeSettings, create_app
-from tests.conftest import tiny_experiment
+from tests.conftest import TINY_VIT, tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -158,17 +158,7 @@ def test_gan_export_is_refused_naming_what_serves_it(tmp_path):
     ("model", "target"),
     [
         ({"family": "autoencoder", "hidden_sizes": [8], "variational": True}, "torchscript"),
-        (
-            {
-                "family": "transformer",
-                "d_model": 8,
-                "num_heads": 2,
-                "num_layers": 1,
-                "dim_feedforward": 16,
-                "patch_size": 4,
-            },
-            "onnx",
-        ),
+        (TINY_VIT, "onnx"),
     ],
     ids=["vae", "transformer"],
 )

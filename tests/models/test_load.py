@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import neuralab
+from tests.conftest import TINY_VIT
 
 CASES = {
     "mlp": ({"family": "mlp", "hidden_sizes": [8]}, "digits"),
@@ -15,17 +16,7 @@ CASES = {
         "digits",
     ),
     "rnn": ({"family": "rnn", "cell": "gru", "hidden_size": 8}, "sine"),
-    "transformer": (
-        {
-            "family": "transformer",
-            "d_model": 8,
-            "num_heads": 2,
-            "num_layers": 1,
-            "dim_feedforward": 16,
-            "patch_size": 4,
-        },
-        "digits",
-    ),
+    "transformer": (TINY_VIT, "digits"),
     "autoencoder": ({"family": "autoencoder", "hidden_sizes": [8]}, "digits"),
 }
 

@@ -8,6 +8,7 @@ from pydantic import TypeAdapter
 
 from neuralab.errors import NeuralabError
 from neuralab.models import FAMILIES, ModelConfig
+from tests.conftest import TINY_VIT
 
 # family -> (tiny spec, input shape, pinned parameter count)
 TINY = {
@@ -38,15 +39,7 @@ TINY = {
         4 * (8 * 8 + 8 * 8 + 8 + 8) + 8 * 3 + 3,
     ),
     "transformer": (
-        {
-            "family": "transformer",
-            "d_model": 8,
-            "num_heads": 2,
-            "num_layers": 1,
-            "dim_feedforward": 16,
-            "patch_size": 4,
-            "dropout": 0.0,
-        },
+        {**TINY_VIT, "dropout": 0.0},
         (1, 8, 8),  # four 4x4 patches of 16 pixels
         # patch embedding 16 -> 8; [CLS] token 8; sinusoidal positions have no parameters;
         # layer: q/k/v 3x(8x8 + 8), output 8x8 + 8, feed-forward 8->16->8, two LayerNorms;
