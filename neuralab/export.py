@@ -214,6 +214,8 @@ class OnnxPredictor(Predictor):
 
     # The graph is the forward pass only; sampling, search and generation loops stay in
     # PyTorch. Refused here, with the fix, rather than failing inside the server.
+    runs_loops = False
+
     def generate_text(self, *args: Any, **kwargs: Any) -> str:
         raise self._python_only("generation")
 

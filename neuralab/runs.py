@@ -209,6 +209,8 @@ class Predictor:
         ['0', '4', '9']
     """
 
+    runs_loops = True  # generation and decoding loops run (not so in an exported graph)
+
     def __init__(
         self, model: torch.nn.Module | Baseline, meta: DataMeta, card: dict[str, Any]
     ) -> None:

@@ -120,6 +120,8 @@ def test_charlm_exports_to_onnx_and_its_onnx_runtime_refuses_to_generate(tmp_pat
     assert exported.max_abs_difference <= 1e-4
     with pytest.raises(NeuralabError, match="the ONNX runtime does not run generation"):
         OnnxPredictor.load(run.path).generate_text("a", 5, temperature=1.0, top_k=None, seed=0)
+    client = TestClient(create_app(ServeSettings(runs_dir=tmp_path, runtime="onnx")))
+    assert client.get(f"/v1/models/{run.path.name}").json()["generates"] is False
     # TorchScript's tracer rejects the Transformer body's graph: one clear error instead
     with pytest.raises(NeuralabError, match=r"torchscript: tracing 'charlm' failed.*--format onnx"):
         export(run.path, "torchscript")

@@ -101,10 +101,11 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
 
     @router.get("/models/{name}", summary="One model: family, task, input spec, metrics")
     async def show_model(name: str) -> Response:
-        info = store.card(name)
+        info, model = store.card(name), store.model(name)
         details = {
             "confusion_matrix": info.get("confusion_matrix"),
-            "generates": generates(store.model(name)),
+            # an exported graph holds the forward pass, not the generation loop
+            "generates": isinstance(model, Predictor) and model.runs_loops and generates(model),
         }
         return json_response({**summary(name, info), **details})
 
