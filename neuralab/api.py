@@ -11,8 +11,8 @@ import dataclasses
 import platform
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ from neuralab.train.loop import (
 )
 from neuralab.train.optim import resolved_lr
 from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
-from neuralab.train.state import latest_checkpoint, stop_on_signals
+from neuralab.train.state import StopFlag, latest_checkpoint, stop_on_signals
 from neuralab.transfer import (
     Unfreeze,
     freeze,
@@ -388,40 +388,29 @@ def _fit_deep(
         )
         trained, optimizer = private.model, private.optimizer
         observers = [private.accounting, *observers]  # before MetricsLog: epsilon is logged
-    previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(experiment.train.deterministic or previous)
-    try:
-        with stop_on_signals() as stop, quiet() if private else nullcontext():
-            checkpointing = None
-            if run_dir is not None:
-                checkpointing = Checkpointing(
-                    run_dir / CHECKPOINTS,
-                    # mid-epoch state would hold one rank's share only: epoch ends suffice
-                    every=None if shard.distributed else experiment.train.checkpoint_every,
-                    keep=experiment.train.keep_checkpoints,
-                    stop=stop,
-                    seconds=experiment.train.checkpoint_seconds,
-                )
-            state = fit(
-                trained,
-                task,
-                bundle,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                schedule_interval=experiment.schedule.interval,
-                epochs=epochs,
-                batch_size=batch_size,
-                seed=experiment.seed,
-                settings=StepSettings.of(experiment),
-                callbacks=observers,
-                checkpointing=checkpointing,
-                resume=resume,
-                placement=placement,
-                shard=shard,
-                draw_batches=private.draw_batches if private else None,
-            )
-    finally:
-        torch.use_deterministic_algorithms(previous)
+    with (
+        _deterministic(experiment.train.deterministic),
+        stop_on_signals() as stop,
+        quiet() if private else nullcontext(),
+    ):
+        state = fit(
+            trained,
+            task,
+            bundle,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            schedule_interval=experiment.schedule.interval,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=experiment.seed,
+            settings=StepSettings.of(experiment),
+            callbacks=observers,
+            checkpointing=_checkpointing(experiment, run_dir, shard, stop),
+            resume=resume,
+            placement=placement,
+            shard=shard,
+            draw_batches=private.draw_batches if private else None,
+        )
     uncompile(model)  # saved, scored and reported eagerly on the CPU in fp32, like a loaded run
     model.cpu()
     best = stopper.best_epoch if stopper else None
@@ -429,6 +418,34 @@ def _fit_deep(
     record = FitRecord(state.history, state.epoch, best, seconds, transfer=reuse.record)
     record.privacy = private.summary() if private else None
     return model, record
+
+
+@contextmanager
+def _deterministic(wanted: bool) -> Iterator[None]:
+    """`torch.use_deterministic_algorithms` for the fit when wanted (or already on)."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(wanted or previous)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _checkpointing(
+    experiment: Experiment, run_dir: Path | None, shard: Shard, stop: StopFlag
+) -> Checkpointing | None:
+    """Where and when the fit checkpoints; None on a helper rank, which writes nothing."""
+    if run_dir is None:
+        return None
+    train = experiment.train
+    return Checkpointing(
+        run_dir / CHECKPOINTS,
+        # mid-epoch state would hold one rank's share only: epoch ends suffice
+        every=None if shard.distributed else train.checkpoint_every,
+        keep=train.keep_checkpoints,
+        stop=stop,
+        seconds=train.checkpoint_seconds,
+    )
 
 
 @dataclass
