@@ -38,20 +38,13 @@ def reliability(
     logits: torch.Tensor, targets: torch.Tensor, num_bins: int = NUM_BINS
 ) -> Reliability:
     """Bin the test samples by their top-class confidence (softmax of `logits`)."""
-    # the top softmax probability is 1 / sum(exp(logits - max)): thrice softmax's speed
-    # on the CPU, and this runs twice an epoch
-    top, predicted = logits.max(dim=1)
-    confidence = (logits - top[:, None]).exp().sum(dim=1).reciprocal()
-    correct = (predicted == targets).double().numpy()
-    confidence_np = confidence.double().numpy()
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    # bins are (low, high]: a confidence of exactly 1.0 falls in the last one
-    index = np.clip(np.searchsorted(edges, confidence_np, side="left") - 1, 0, num_bins - 1)
+    confidence, correct = _top_class(logits, targets)
+    index = _bins(confidence, num_bins)
     counts = np.bincount(index, minlength=num_bins)
     safe = np.maximum(counts, 1)
     return Reliability(
-        edges,
-        np.bincount(index, weights=confidence_np, minlength=num_bins) / safe,
+        np.linspace(0.0, 1.0, num_bins + 1),
+        np.bincount(index, weights=confidence, minlength=num_bins) / safe,
         np.bincount(index, weights=correct, minlength=num_bins) / safe,
         counts,
     )
@@ -60,7 +53,26 @@ def reliability(
 def expected_calibration_error(
     logits: torch.Tensor, targets: torch.Tensor, num_bins: int = NUM_BINS
 ) -> float:
-    return reliability(logits, targets, num_bins).ece
+    """`reliability(...).ece` in one pass over the bins (sum of |hits - confidence| over
+    each bin, over all samples): it runs twice an epoch, for train and validation."""
+    confidence, correct = _top_class(logits, targets)
+    gaps = np.bincount(_bins(confidence, num_bins), correct - confidence, minlength=num_bins)
+    return float(np.abs(gaps).sum() / max(len(confidence), 1))
+
+
+def _top_class(logits: torch.Tensor, targets: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the top softmax probability (1 / sum(exp(logits - max)): softmax itself is
+    three times slower on the CPU) and whether that class is the target (1.0 or 0.0)."""
+    z = logits.detach().float().numpy()
+    predicted = z.argmax(axis=1)
+    top = np.take_along_axis(z, predicted[:, None], axis=1)
+    confidence = 1.0 / np.exp(z - top).sum(axis=1)
+    return confidence, (predicted == targets.numpy()).astype(np.float64)
+
+
+def _bins(confidence: np.ndarray, num_bins: int) -> np.ndarray:
+    """Bins are (low, high]; a confidence of exactly 1.0 falls in the last one."""
+    return np.clip(np.ceil(confidence * num_bins).astype(np.intp) - 1, 0, num_bins - 1)
 
 
 def fit_temperature(logits: torch.Tensor, targets: torch.Tensor) -> float:
