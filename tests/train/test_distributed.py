@@ -4,13 +4,16 @@ result for the same global batch, and only rank 0 writes a run directory."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 import neuralab
+from neuralab.api import resume
 from neuralab.train.distributed import SINGLE, Shard
+from neuralab.train.state import checkpoints, load_checkpoint
 
 EXPERIMENT = """\
 name: ddp
@@ -18,7 +21,7 @@ seed: 0
 data: {dataset: digits}
 model: {family: mlp, hidden_sizes: [32]}
 optim: {name: adam, lr: 0.01}
-train: {epochs: 3, batch_size: 128}
+train: {epochs: 3, batch_size: 128, checkpoint_seconds: 0}
 """
 
 
@@ -45,6 +48,27 @@ def test_two_processes_match_one_and_write_one_run(tmp_path):
     )
     assert card["metrics"]["test"]["loss"] == pytest.approx(single.test_metrics["loss"], rel=0.02)
     assert single.test_metrics["accuracy"] > 0.8  # and the run learned something
+    resumed = resume_in_one_process_from_epoch_2(written[0], tmp_path)
+    assert resumed.card["metrics"]["test"]["accuracy"] == pytest.approx(
+        card["metrics"]["test"]["accuracy"], abs=0.01
+    )
+    assert resumed.card["metrics"]["test"]["loss"] == pytest.approx(
+        card["metrics"]["test"]["loss"], rel=0.02
+    )
+
+
+def resume_in_one_process_from_epoch_2(ddp_run, tmp_path):
+    """As if the two-process run had been killed during epoch 3: its folder, less the last
+    checkpoint, resumed by one process on the same global batches."""
+    partial = tmp_path / f".{ddp_run.name}.partial"
+    shutil.copytree(ddp_run, partial)
+    newest = checkpoints(partial / "checkpoints")[0]
+    assert load_checkpoint(newest)["epoch"] == 3
+    shutil.rmtree(newest)
+    run = resume(partial)
+    lines = (run.path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
+    return run
 
 
 def test_a_shard_takes_every_world_th_sample():
