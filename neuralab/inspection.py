@@ -26,7 +26,7 @@ from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
-from neuralab.train.loop import num_batches
+from neuralab.train.loop import num_batches, training_loss
 
 # What an all-zero output means for each task (zero logits are a uniform guess; a zero
 # standardised value is the training mean), so its loss is a yardstick for the first batch's.
@@ -211,13 +211,7 @@ def _forward_backward(
     model.train()
     model.zero_grad(set_to_none=True)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        # the forward pass training takes (a decoder reads the true previous tokens)
-        forward_train = getattr(model, "forward_train", None)
-        output = model(x) if forward_train is None else forward_train(x, y)
-        loss = task.loss(output, y)
-        auxiliary_loss = getattr(model, "auxiliary_loss", None)
-        if auxiliary_loss is not None:
-            loss = loss + auxiliary_loss()
+        output, loss = training_loss(model, task, x, y)
     loss.backward()
     return loss.item(), sum(saved.values()), output.detach()
 

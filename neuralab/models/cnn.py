@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
+from neuralab.models.backbone import FeaturesAndHead
 from neuralab.models.blocks import (
     Activation,
     Init,
@@ -22,7 +22,7 @@ from neuralab.models.blocks import (
 from neuralab.models.network import NetworkConfig
 
 
-class CNN(nn.Module):
+class CNN(FeaturesAndHead):
     """A plain convolutional classifier or regressor.
 
     Args:
@@ -73,15 +73,6 @@ class CNN(nn.Module):
         for s in spatial:
             width *= s
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, num_outputs))
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class CNNConfig(NetworkConfig):

@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
+from neuralab.models.backbone import FeaturesAndHead
 from neuralab.models.blocks import Activation, Init, init_weights, make_activation
 from neuralab.models.network import NetworkConfig
 
 
-class MLP(nn.Module):
+class MLP(FeaturesAndHead):
     """A feed-forward network on flattened inputs.
 
     Args:
@@ -46,15 +46,6 @@ class MLP(nn.Module):
             width = size
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(width, num_outputs)
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class MLPConfig(NetworkConfig):

@@ -14,6 +14,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
+from neuralab.models.backbone import FeaturesAndHead
 from neuralab.models.blocks import init_weights, require_sequence_or_image
 from neuralab.models.network import NetworkConfig
 
@@ -21,7 +22,7 @@ Cell = Literal["rnn", "lstm", "gru"]
 _CELLS: dict[str, Callable[..., nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 
-class RecurrentNetwork(nn.Module):
+class RecurrentNetwork(FeaturesAndHead):
     """A (stacked, optionally bidirectional) RNN, LSTM or GRU with a linear head.
 
     Args:
@@ -81,9 +82,6 @@ class RecurrentNetwork(nn.Module):
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(features))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class RNNConfig(NetworkConfig):

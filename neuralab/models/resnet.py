@@ -13,6 +13,7 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
+from neuralab.models.backbone import FeaturesAndHead
 from neuralab.models.blocks import (
     Activation,
     Init,
@@ -25,7 +26,7 @@ from neuralab.models.blocks import (
 from neuralab.models.network import NetworkConfig
 
 
-class ResNet(nn.Module):
+class ResNet(FeaturesAndHead):
     """A pre-activation ResNet classifier or regressor.
 
     Args:
@@ -87,9 +88,6 @@ class ResNet(nn.Module):
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class ResNetConfig(NetworkConfig):

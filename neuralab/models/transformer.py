@@ -16,6 +16,7 @@ from pydantic import Field, PositiveInt, model_validator
 from torch import nn
 
 from neuralab.errors import NeuralabError
+from neuralab.models.backbone import FeaturesAndHead
 from neuralab.models.blocks import (
     Init,
     PositionalEncoding,
@@ -25,7 +26,7 @@ from neuralab.models.blocks import (
 from neuralab.models.network import NetworkConfig
 
 
-class Transformer(nn.Module):
+class Transformer(FeaturesAndHead):
     """An encoder-only transformer classifier or regressor.
 
     Args:
@@ -111,9 +112,6 @@ class Transformer(nn.Module):
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
         return self.head(features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 class TransformerConfig(NetworkConfig):

@@ -366,12 +366,7 @@ def train_step(
     if settings.input_noise:
         x = x + settings.input_noise * torch.randn_like(x)
     with placement.autocast():
-        forward_train = getattr(model, "forward_train", None)
-        output = model(x) if forward_train is None else forward_train(x, y)
-        loss = task.loss(output, y)
-        auxiliary_loss = getattr(model, "auxiliary_loss", None)
-        if auxiliary_loss is not None:
-            loss = loss + auxiliary_loss()
+        output, loss = training_loss(model, task, x, y)
         if settings.l1 or settings.l2:
             loss = loss + weight_penalty(model, settings.l1, settings.l2)
         if not len(y):  # an empty DP-SGD Poisson batch: no sample weighs in (a mean is NaN),
@@ -390,6 +385,21 @@ def train_step(
         nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
     scaler.step(optimizer)  # skipped when the scaled gradients overflowed
     scaler.update()
+    return output, loss
+
+
+def training_loss(
+    model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output and loss of the forward pass training takes: a family's `forward_train`
+    (a decoder reading the true previous tokens) if it has one, plus its
+    `auxiliary_loss()` (a VAE's KL divergence)."""
+    forward_train = getattr(model, "forward_train", None)
+    output = model(x) if forward_train is None else forward_train(x, y)
+    loss = task.loss(output, y)
+    auxiliary_loss = getattr(model, "auxiliary_loss", None)
+    if auxiliary_loss is not None:
+        loss = loss + auxiliary_loss()
     return output, loss
 
 
