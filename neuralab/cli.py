@@ -232,7 +232,8 @@ def tune_command(
     console.print(f"trials: {counts}")
     console.print(f"best: trial {study.best_number}, {study.metric} {study.best_value:.4f}")
     console.print(f"best.yaml: {study.path / 'best.yaml'}", soft_wrap=True)
-    console.print(f"best run: {study.best_run}", soft_wrap=True)
+    where = study.best_run or f"in trials/ on {study.best_host}, which ran it"
+    console.print(f"best run: {where}", soft_wrap=True)
     console.print(f"study: {study.path}", soft_wrap=True)
 
 

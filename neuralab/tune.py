@@ -18,6 +18,7 @@ import contextlib
 import fcntl
 import multiprocessing
 import shutil
+import socket
 import time
 import uuid
 import warnings
@@ -53,7 +54,11 @@ HEARTBEAT_SECONDS, GRACE_SECONDS = 60, 180
 
 @dataclass(frozen=True)
 class StudyResult:
-    """A tuning study after this command: its folder, the best trial, trial counts."""
+    """A tuning study after this command: its folder, the best trial, trial counts.
+
+    `best_run` is None when the best trial ran on another machine sharing the database:
+    its run folder is there, under `best_host`.
+    """
 
     path: Path
     metric: str
@@ -61,7 +66,8 @@ class StudyResult:
     best_number: int
     best_value: float
     best_params: dict[str, Any]
-    best_run: Path
+    best_run: Path | None
+    best_host: str
     counts: dict[str, int]
 
 
@@ -252,11 +258,33 @@ def _storage(job: Job) -> optuna.storages.BaseStorage:
         }
     )
     try:
+        return _database(job.storage, heartbeat)
+    except ImportError as error:  # Optuna's, from SQLAlchemy's import of the driver
+        driver = getattr(error.__cause__, "name", None)
+        raise NeuralabError(
+            "--storage",
+            f"cannot open '{job.storage}': its driver '{driver}' is not installed",
+            "for postgresql:// URLs, pip install 'neuralab[postgres]'",
+        ) from None
+    except (ValueError, SQLAlchemyError, StorageInternalError) as error:
+        raise NeuralabError("--storage", f"cannot open '{job.storage}': {error}") from None
+
+
+def _database(url: str, heartbeat: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage. Machines started together on a fresh database race to create
+    its tables, and PostgreSQL refuses the loser's CREATE TABLE: it retries, and finds them."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    def storage() -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(job.storage, **heartbeat)  # type: ignore[arg-type]
-    except (ImportError, ValueError, SQLAlchemyError, StorageInternalError) as error:
-        raise NeuralabError("--storage", f"cannot open '{job.storage}': {error}") from None
+            return optuna.storages.RDBStorage(url, **heartbeat)
+
+    for _ in range(2):
+        with contextlib.suppress(IntegrityError, ProgrammingError):
+            return storage()
+        time.sleep(0.5)
+    return storage()
 
 
 def _retry() -> optuna.storages.RetryHeartbeatStaleTrialCallback:
@@ -390,6 +418,7 @@ class _Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", self.worker)
+        trial.set_user_attr("host", socket.gethostname())
         _release(self.claim)  # the trial is in storage and tagged: the next may start
         values = {key: _suggest(trial, key, dim) for key, dim in self.search.space.items()}
         name = f"trial-{trial.number:04d}"
@@ -529,6 +558,7 @@ def _summarise(
         best_value=float(best.value or 0.0),
         best_params=values,
         best_run=best_run,
+        best_host=str(best.user_attrs.get("host", socket.gethostname())),
         counts=counts,
     )
 
@@ -544,11 +574,15 @@ def _values(trial: FrozenTrial, search: SearchConfig) -> dict[str, Any]:
     return values
 
 
-def _copy_best_run(folder: Path, best: FrozenTrial) -> Path:
+def _copy_best_run(folder: Path, best: FrozenTrial) -> Path | None:
     """`best-run/`: a copy of the best trial's run directory, replaced whole when a
-    rerun found a better trial."""
+    rerun found a better trial; None, and no stale copy, when the best trial ran on
+    another machine sharing the study's database."""
     source = folder / TRIALS / best.user_attrs["run"]
     target, staging = folder / "best-run", folder / ".best-run.partial"
+    if not source.is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        return None
     if (target / CARD).is_file() and read_card(target)["name"] == read_card(source)["name"]:
         return target
     shutil.rmtree(staging, ignore_errors=True)
