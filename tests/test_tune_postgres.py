@@ -83,6 +83,16 @@ def _tune(path: Path, url: str, out: Path, trials: int = TRIALS) -> subprocess.P
     )
 
 
+def _trials(url: str) -> tuple[list[optuna.trial.FrozenTrial], optuna.trial.FrozenTrial]:
+    """The study's trials and its best trial, read from the database."""
+    storage = optuna.storages.RDBStorage(url)
+    try:
+        study = optuna.load_study(study_name="tiny", storage=storage)
+        return study.get_trials(), study.best_trial
+    finally:  # close its pooled connections now, not when garbage (a ResourceWarning)
+        storage.engine.dispose()
+
+
 def _finish(process: subprocess.Popen) -> str:
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err
@@ -100,7 +110,7 @@ def test_two_machines_share_a_postgresql_study_and_resume_it(postgres_url, tmp_p
     for output in [_finish(p) for p in [_tune(path, postgres_url, m) for m in machines]]:
         assert "best.yaml:" in output
 
-    trials = optuna.load_study(study_name="tiny", storage=postgres_url).get_trials()
+    trials, best = _trials(postgres_url)
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials)))  # every number once
     finished = [t for t in trials if t.state.is_finished()]
@@ -110,7 +120,6 @@ def test_two_machines_share_a_postgresql_study_and_resume_it(postgres_url, tmp_p
     assert all(runs.values())  # both machines ran trials ...
     assert runs[machines[0]].isdisjoint(runs[machines[1]])  # ... none twice
     assert set.union(*runs.values()) == {t.user_attrs["run"] for t in finished}
-    best = optuna.load_study(study_name="tiny", storage=postgres_url).best_trial
     for machine in machines:
         assert (machine / "tiny-tune" / "best.yaml").is_file()
         # best-run/ is copied on the machine that ran the best trial, and only there
@@ -120,10 +129,10 @@ def test_two_machines_share_a_postgresql_study_and_resume_it(postgres_url, tmp_p
     # rerunning resumes the study from the database: nothing to add, then the remainder
     output = _finish(_tune(path, postgres_url, machines[0]))
     assert f"trials: {len(finished)} complete" in output
-    assert len(optuna.load_study(study_name="tiny", storage=postgres_url).trials) == len(trials)
+    assert len(_trials(postgres_url)[0]) == len(trials)
     output = _finish(_tune(path, postgres_url, machines[1], trials=len(finished) + 1))
     assert f"trials: {len(finished) + 1} complete" in output
-    resumed = optuna.load_study(study_name="tiny", storage=postgres_url).get_trials()
+    resumed = _trials(postgres_url)[0]
     assert [t.number for t in resumed] == list(range(len(trials) + 1))
 
 
