@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,6 +25,20 @@ TINY_VIT = {
     "dim_feedforward": 16,
     "patch_size": 4,
 }
+
+
+SIGNAL_FEATURES = ["a", "b", "signal", "c", "d"]
+
+
+def write_signal_csv(path: Path) -> list[str]:
+    """400 rows of five normal columns, labelled `signal > 0`: the other four are noise.
+    Returns the file's lines (header first)."""
+    rows = np.random.default_rng(0).normal(size=(400, 5)).round(4)
+    labels = np.where(rows[:, 2] > 0, "pos", "neg")
+    lines = [",".join([*SIGNAL_FEATURES, "label"])]
+    lines += [",".join([*map(str, row), label]) for row, label in zip(rows, labels, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def tiny_experiment(**sections) -> dict:

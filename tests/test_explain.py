@@ -8,20 +8,16 @@ import numpy as np
 import pytest
 
 import neuralab
-from tests.conftest import tiny_experiment
+from tests.conftest import SIGNAL_FEATURES, tiny_experiment, write_signal_csv
 
-FEATURES = ["a", "b", "signal", "c", "d"]
+FEATURES = SIGNAL_FEATURES
 
 
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory):
     """An MLP trained on rows whose label is `signal > 0`; the other columns are noise."""
     folder = tmp_path_factory.mktemp("tabular")
-    rows = np.random.default_rng(0).normal(size=(400, 5)).round(4)
-    labels = np.where(rows[:, 2] > 0, "pos", "neg")
-    lines = [",".join([*FEATURES, "label"])]
-    lines += [",".join([*map(str, row), label]) for row, label in zip(rows, labels, strict=True)]
-    (folder / "data.csv").write_text("\n".join(lines) + "\n")
+    lines = write_signal_csv(folder / "data.csv")
     spec = tiny_experiment(
         data={"dataset": {"name": "csv", "csv": str(folder / "data.csv"), "target": "label"}},
         model={"family": "mlp", "hidden_sizes": [16]},

@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 import neuralab
-from tests.conftest import tiny_experiment
+from tests.conftest import SIGNAL_FEATURES, tiny_experiment, write_signal_csv
 
-FEATURES = ["a", "b", "signal", "c", "d"]
+FEATURES = SIGNAL_FEATURES
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     """Rows whose label is `signal > 0`; the other four columns are noise."""
     folder = tmp_path_factory.mktemp("importance")
-    rows = np.random.default_rng(0).normal(size=(400, 5)).round(4)
-    labels = np.where(rows[:, 2] > 0, "pos", "neg")
-    lines = [",".join([*FEATURES, "label"])]
-    lines += [",".join([*map(str, row), label]) for row, label in zip(rows, labels, strict=True)]
-    (folder / "data.csv").write_text("\n".join(lines) + "\n")
+    write_signal_csv(folder / "data.csv")
     return folder
 
 

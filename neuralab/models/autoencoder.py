@@ -205,27 +205,18 @@ class AutoEncoderConfig(NetworkConfig):
         # `num_outputs` (classes or targets) is ignored: the output is always the input's
         # shape. It is accepted so every family builds through the same call.
         del num_outputs
-        model: AutoEncoder
-        if self.variational:
-            model = VariationalAutoEncoder(
-                input_shape,
-                self.hidden_sizes,
-                self.latent_size,
-                beta=self.beta,
-                kind=self.kind,
-                channels=self.channels,
-                activation=self.activation,
-                dropout=self.dropout,
-            )
-        else:
-            model = AutoEncoder(
-                input_shape,
-                self.hidden_sizes,
-                self.latent_size,
-                kind=self.kind,
-                channels=self.channels,
-                activation=self.activation,
-                dropout=self.dropout,
-            )
+        family, extra = (
+            (VariationalAutoEncoder, {"beta": self.beta}) if self.variational else (AutoEncoder, {})
+        )
+        model = family(
+            input_shape,
+            self.hidden_sizes,
+            self.latent_size,
+            kind=self.kind,
+            channels=self.channels,
+            activation=self.activation,
+            dropout=self.dropout,
+            **extra,
+        )
         init_weights(model, self.init, self.activation)
         return model

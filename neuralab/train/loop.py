@@ -140,7 +140,12 @@ def fit(
     order = torch.Generator().manual_seed(seed)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
     extras = _Extras(order, scheduler, callbacks, placement.scaler)
-    saver = _Saver(checkpointing, extras) if checkpointing else NO_SAVER
+    # training seconds so far, read only when a checkpoint is written
+    saver = (
+        _Saver(checkpointing, extras, lambda: time.perf_counter() - started)
+        if checkpointing
+        else NO_SAVER
+    )
     summarize = task.summarize if isinstance(task, Summarized) else None
     progress = _restore(resume, state, extras) if resume else None
     seconds_before = resume["seconds"] if resume else 0.0
@@ -168,7 +173,7 @@ def fit(
                 progress.record(output, y, state.loss, summarize)
                 for callback in callbacks:
                     callback.on_step_end(state)
-                saver.after_step(state, progress, time.perf_counter() - started)
+                saver.after_step(state, progress)
             _advance(scheduler, schedule_interval, "epoch")
             state.epoch += 1
             state.metrics = _epoch_metrics(
@@ -179,7 +184,7 @@ def fit(
             for callback in callbacks:
                 callback.on_epoch_end(state)
             state.should_stop = agree(state.should_stop, shard)
-            saver.after_epoch(state, time.perf_counter() - started)
+            saver.after_epoch(state)
     for callback in callbacks:
         callback.on_fit_end(state)
     return state
@@ -232,8 +237,10 @@ class _Extras:
 class _Saver:
     """Carries out a `Checkpointing` policy for one `fit`, through a background writer."""
 
-    def __init__(self, checkpointing: Checkpointing, extras: _Extras) -> None:
-        self.policy, self.extras = checkpointing, extras
+    def __init__(
+        self, checkpointing: Checkpointing, extras: _Extras, elapsed: Callable[[], float]
+    ) -> None:
+        self.policy, self.extras, self.elapsed = checkpointing, extras, elapsed
         self.writer = CheckpointWriter(checkpointing.directory, checkpointing.keep)
 
     def __enter__(self) -> _Saver:
@@ -243,12 +250,12 @@ class _Saver:
     def __exit__(self, *exc_info: Any) -> None:
         self.writer.__exit__(*exc_info)
 
-    def after_step(self, state: TrainState, progress: EpochProgress, seconds: float) -> None:
+    def after_step(self, state: TrainState, progress: EpochProgress) -> None:
         """Save when a step checkpoint is due or a stop was asked for; then honour the stop."""
         policy = self.policy
         stop = policy.stop is not None and policy.stop.requested
         if stop or (policy.every is not None and state.step % policy.every == 0):
-            self.save(state, progress, seconds)
+            self.save(state, progress)
         if stop:
             raise TrainingInterrupted(
                 str(policy.directory.parent),
@@ -256,12 +263,12 @@ class _Saver:
                 f"resume with: neuralab resume {policy.directory.parent}",
             )
 
-    def after_epoch(self, state: TrainState, seconds: float) -> None:
+    def after_epoch(self, state: TrainState) -> None:
         last = state.epoch == state.num_epochs or state.should_stop
         if last or self.writer.seconds_since_save() >= self.policy.seconds:
-            self.save(state, None, seconds)
+            self.save(state, None)
 
-    def save(self, state: TrainState, progress: EpochProgress | None, seconds: float) -> None:
+    def save(self, state: TrainState, progress: EpochProgress | None) -> None:
         scheduler, scaler, callbacks = (
             self.extras.scheduler,
             self.extras.scaler,
@@ -284,7 +291,7 @@ class _Saver:
             "loss": state.loss,
             "metrics": state.metrics,
             "history": state.history,
-            "seconds": seconds,
+            "seconds": self.elapsed(),
             "progress": None
             if progress is None
             else {
@@ -310,9 +317,9 @@ class _NoSaver:
 
     def __exit__(self, *exc_info: Any) -> None: ...
 
-    def after_step(self, state: TrainState, progress: EpochProgress, seconds: float) -> None: ...
+    def after_step(self, state: TrainState, progress: EpochProgress) -> None: ...
 
-    def after_epoch(self, state: TrainState, seconds: float) -> None: ...
+    def after_epoch(self, state: TrainState) -> None: ...
 
 
 NO_SAVER = _NoSaver()

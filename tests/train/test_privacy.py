@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import signal
 
 import pytest
 import torch
@@ -15,11 +13,11 @@ import neuralab
 from neuralab.api import resume
 from neuralab.data import DataConfig, load_data
 from neuralab.tasks import Classification
-from neuralab.train import Callback
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
 from neuralab.train.loop import fit, train_step
 from neuralab.train.privacy import PrivacyConfig, check_model, make_private, quiet
 from tests.conftest import tiny_experiment
+from tests.train.test_resume import InterruptAt
 
 # Plain SGD with a large rate: DP noise makes adaptive optimizers' second moments useless.
 DIGITS_DP = tiny_experiment(
@@ -58,15 +56,6 @@ def test_poisson_batches_vary_in_size_around_the_expected_size():
     assert len(set(sizes)) > 1
     assert 30 < sum(sizes) / len(sizes) < 50
     assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
-
-
-class InterruptAt(Callback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, state) -> None:
-        if state.step == self.step:
-            os.kill(os.getpid(), signal.SIGINT)
 
 
 @pytest.mark.slow  # three runs, each calibrating its noise: ~8 s CPU, ~25 s on busy cores
