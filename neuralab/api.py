@@ -7,7 +7,6 @@ the same `DataBundle`. Both end in the same run directory and card.
 
 from __future__ import annotations
 
-import dataclasses
 import platform
 import time
 import warnings
@@ -22,14 +21,14 @@ import sklearn
 import torch
 
 from neuralab import __version__
-from neuralab.baselines import BASELINES, Baseline
+from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
-from neuralab.errors import NeuralabError, Problem, did_you_mean
+from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
-from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
-from neuralab.multitask import TasksConfig, describe_heads, load_multitask
+from neuralab.models import GANConfig, data_problem
+from neuralab.multitask import TasksConfig, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
 from neuralab.runs import (
@@ -48,13 +47,12 @@ from neuralab.runs import (
     unfinished_runs,
 )
 from neuralab.tasks import (
-    Adversarial,
     Classification,
-    MultiTask,
     Summarized,
     Task,
-    make_task,
     monitor_names,
+    task_from_card,
+    task_record,
 )
 from neuralab.train import (
     Callback,
@@ -186,26 +184,18 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
 
 def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
     """The data, task and early stopping an experiment trains with; raises every input error."""
-    torch.manual_seed(experiment.seed)
+    spec = experiment.model
     if experiment.tasks is not None:
-        return _prepare_multitask(experiment, experiment.tasks)
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
-    _check_family_reads_data(experiment, bundle.meta.task)
-    reconstruction = isinstance(experiment.model, AutoEncoderConfig)
-    if reconstruction:  # the target is the input; the labels stay for the report
-        bundle = dataclasses.replace(
-            bundle,
-            y_train=bundle.x_train,
-            y_val=bundle.x_val,
-            y_test=bundle.x_test,
-            labels_test=bundle.y_test,
-        )
-    if isinstance(experiment.model, GANConfig):
-        _reject_gan_settings(experiment)
-        task: Task = Adversarial()
+        bundle, task = _prepare_multitask(experiment, experiment.tasks)
     else:
-        task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
-    is_baseline = isinstance(experiment.model, BASELINES)
+        bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+        problem = data_problem(spec, bundle.meta, experiment.data.dataset.name)
+        problems = [problem] if problem else []
+        if problems or spec.problems(experiment):
+            raise NeuralabError.many([*problems, *spec.problems(experiment)])
+        task = spec.task(bundle.meta, experiment.train.loss)
+        bundle = task.adapt(bundle)
+    is_baseline = isinstance(spec, BaselineSpec)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     if not is_baseline:  # an unavailable device or precision fails here, before any file
         make_placement(experiment.train.device, experiment.train.precision)
@@ -216,48 +206,20 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
     return bundle, task, stopper
 
 
-def _prepare_multitask(
-    experiment: Experiment, tasks: TasksConfig
-) -> tuple[DataBundle, Task, EarlyStopping | None]:
+def _prepare_multitask(experiment: Experiment, tasks: TasksConfig) -> tuple[DataBundle, Task]:
     """One shared body, a head per entry of `tasks:`; networks only."""
-    family = experiment.model.family
-    if isinstance(
-        experiment.model, (*BASELINES, *TOKEN_FAMILIES.values(), AutoEncoderConfig, GANConfig)
-    ):
-        raise NeuralabError("tasks", f"family '{family}' cannot have several heads")
+    spec = experiment.model
+    if "several_targets" not in spec.data_tasks:
+        raise NeuralabError("tasks", f"family '{spec.family}' cannot have several heads")
     if experiment.task is not None or experiment.train.loss != "auto":
         key = "task" if experiment.task is not None else "train.loss"
         raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
-    bundle, task = load_multitask(experiment.data, tasks, seed=experiment.seed)
-    return bundle, task, _early_stopping(experiment.train.early_stopping, task)
-
-
-def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
-    """Token data needs the family made for its task, and those families need it."""
-    family = experiment.model.family
-    wanted = TOKEN_FAMILIES.get(data_task)
-    if wanted is not None and not isinstance(experiment.model, wanted):
-        name = wanted.model_fields["family"].default
-        raise NeuralabError(
-            "model.family",
-            f"'{family}' cannot read dataset '{experiment.data.dataset.name}' ({data_task})",
-            f"use family: {name}",
-        )
-    for task, config in TOKEN_FAMILIES.items():
-        if isinstance(experiment.model, config) and data_task != task:
-            raise NeuralabError(
-                "model.family",
-                f"'{family}' needs {task} data, but dataset "
-                f"'{experiment.data.dataset.name}' is {data_task}",
-                "use dataset: pydoc or {text: path}"
-                if task == "language_model"
-                else "use dataset: reverse",
-            )
+    return load_multitask(experiment.data, tasks, seed=experiment.seed)
 
 
 def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
     """Everything DP-SGD cannot do, reported before any file is written."""
-    if isinstance(experiment.model, BASELINES):
+    if isinstance(experiment.model, BaselineSpec):
         raise NeuralabError(
             "privacy",
             f"DP-SGD trains neural networks; '{experiment.model.family}' is a classical baseline",
@@ -266,35 +228,7 @@ def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
     problems = experiment_problems(experiment)
     if problems:
         raise NeuralabError.many(problems)
-    meta = bundle.meta
-    model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
-    check_model(model, experiment.model.family)
-
-
-def _reject_gan_settings(experiment: Experiment) -> None:
-    """A GAN does its own two-player update: settings of the shared step do not reach it,
-    and its losses measure no quality worth stopping or selecting on."""
-    train, reg = experiment.train, experiment.regularization
-    ignored = {
-        "train.loss": train.loss != "auto",
-        "train.grad_clip": train.grad_clip is not None,
-        "train.early_stopping": train.early_stopping is not None,
-        # its own step runs outside the shared step's autocast and compiled forward
-        "train.precision": train.precision != 32,
-        "train.compile": train.compile,
-        "regularization.l1": reg.l1 > 0,
-        "regularization.l2": reg.l2 > 0,
-        "regularization.input_noise": reg.input_noise > 0,
-    }
-    problems = [
-        Problem(
-            key, "does not apply to family gan", "remove it; a GAN trains a fixed number of epochs"
-        )
-        for key, is_set in ignored.items()
-        if is_set
-    ]
-    if problems:
-        raise NeuralabError.many(problems)
+    check_model(experiment.network.initialised(bundle.meta, seed=0), experiment.model)
 
 
 def _train_into(
@@ -310,11 +244,11 @@ def _train_into(
     """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
     model: torch.nn.Module | Baseline
-    if isinstance(experiment.model, BASELINES):
+    if isinstance(experiment.model, BaselineSpec):
         model, record = _fit_baseline(experiment, task, bundle)
         save_json_lines(run_dir / METRICS, record.history)
     else:
-        health = GradientHealth(loss_should_fall=not isinstance(task, Adversarial))
+        health = GradientHealth(loss_should_fall=task.loss_should_fall)
         observers = [
             NonFiniteGuard(),
             health,
@@ -329,7 +263,7 @@ def _train_into(
         record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
         plot_curves(
             record.history,
-            getattr(task, "curves", ("loss", task.main_metric)),
+            task.curves,
             run_dir / CURVES,
             title=experiment.name,
             best_epoch=record.best_epoch,
@@ -360,9 +294,7 @@ def _fit_deep(
     shard: Shard = SINGLE,
 ) -> tuple[torch.nn.Module, FitRecord]:
     """Train a deep model; checkpoints go to `run_dir` (None: a helper rank, no files)."""
-    model = experiment.model.build(
-        input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs
-    )
+    model = experiment.network.initialised(bundle.meta, seed=experiment.seed)
     reuse = _reuse(experiment, model, bundle)  # weights loaded and frozen before placing
     observers = [*observers, *reuse.callbacks]
     placement = make_placement(experiment.train.device, experiment.train.precision)
@@ -458,7 +390,7 @@ class Reuse:
 
 
 def _reuse(experiment: Experiment, model: torch.nn.Module, bundle: DataBundle) -> Reuse:
-    spec, at = experiment.model, experiment.train.unfreeze_at_epoch
+    spec, at = experiment.network, experiment.train.unfreeze_at_epoch
     if at is not None and not spec.freeze:
         raise NeuralabError(
             "train.unfreeze_at_epoch", "set, but model.freeze names nothing to unfreeze"
@@ -522,7 +454,7 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     card: dict[str, Any] = {
         "name": experiment.name,
         "model": experiment.model.model_dump(mode="json"),
-        "task": task.name,
+        **task_record(task),
         "data": asdict(bundle.meta),
         "metrics": metrics,
         "num_parameters": (
@@ -547,10 +479,8 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     }
     if record.privacy is not None:
         card["privacy"] = record.privacy
-    if isinstance(task, Classification):
-        card["confusion_matrix"] = task.confusion(test_output, bundle.y_test)
-    if isinstance(task, MultiTask):
-        card["tasks"] = describe_heads(task)
+    if not isinstance(task, Summarized):
+        card.update(task.test_record(test_output, bundle.y_test))
     return card
 
 
@@ -603,9 +533,10 @@ def calibrate(run_dir: str | Path) -> dict[str, float]:
     and `evaluate` use it) and redraw the report's reliability diagram."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    if card["task"] != "classification":
+    task = task_from_card(card)
+    if not isinstance(task, Classification):
         raise NeuralabError(
-            str(run_dir), f"calibration is for classifiers; this run is {card['task']}"
+            str(run_dir), f"calibration is for classifiers; this run is {task.name}"
         )
     experiment = load_config(run_dir / CONFIG)
     bundle, _, _ = prepare(experiment)

@@ -9,7 +9,7 @@ with skops, never with pickle, and loaded back trusting only scikit-learn's own 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import numpy as np
 import skops.io
@@ -30,43 +30,50 @@ from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
+from neuralab.family import Family
 
 TaskName = Literal["classification", "regression"]
 # Floor for predicted probabilities, so log-probabilities (used as logits) stay finite.
 MIN_PROBABILITY = 1e-7
 
 
-class LogisticRegressionConfig(Strict):
+class BaselineSpec(Family):
+    """What every classical baseline's config class shares: `build(task=..., seed=...)`."""
+
+    def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
+        raise NotImplementedError
+
+
+class LogisticRegressionConfig(BaselineSpec):
     """Logistic regression (multinomial, L2-penalised): the linear classification baseline."""
 
     family: Literal["logreg"] = "logreg"
     C: float = Field(1.0, gt=0.0)
     max_iter: int = Field(2000, ge=1)
-    tasks: ClassVar[tuple[str, ...]] = ("classification",)
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification",)
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         return LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
 
 
-class RidgeConfig(Strict):
+class RidgeConfig(BaselineSpec):
     """Ridge regression (least squares with an L2 penalty): the linear regression baseline."""
 
     family: Literal["ridge"] = "ridge"
     alpha: float = Field(1.0, ge=0.0)
-    tasks: ClassVar[tuple[str, ...]] = ("regression",)
+    data_tasks: ClassVar[tuple[str, ...]] = ("regression",)
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         return Ridge(alpha=self.alpha)
 
 
-class SVMConfig(Strict):
+class SVMConfig(BaselineSpec):
     """Support-vector machine with an RBF kernel; probabilities by Platt scaling."""
 
     family: Literal["svm"] = "svm"
     C: float = Field(10.0, gt=0.0)
     gamma: Literal["scale", "auto"] | float = "scale"
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         if task == "regression":
@@ -77,13 +84,13 @@ class SVMConfig(Strict):
         )
 
 
-class DecisionTreeConfig(Strict):
+class DecisionTreeConfig(BaselineSpec):
     """A single decision tree (CART)."""
 
     family: Literal["tree"] = "tree"
     max_depth: int | None = Field(None, ge=1)
     min_samples_leaf: int = Field(1, ge=1)
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         cls = DecisionTreeClassifier if task == "classification" else DecisionTreeRegressor
@@ -92,13 +99,13 @@ class DecisionTreeConfig(Strict):
         )
 
 
-class RandomForestConfig(Strict):
+class RandomForestConfig(BaselineSpec):
     """Random forest: bagged decision trees on random feature subsets (Breiman 2001)."""
 
     family: Literal["random_forest"] = "random_forest"
     n_estimators: int = Field(300, ge=1)
     max_depth: int | None = Field(None, ge=1)
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
@@ -107,27 +114,27 @@ class RandomForestConfig(Strict):
         )
 
 
-class KNNConfig(Strict):
+class KNNConfig(BaselineSpec):
     """k-nearest neighbours on standardised features."""
 
     family: Literal["knn"] = "knn"
     n_neighbors: int = Field(5, ge=1)
     weights: Literal["uniform", "distance"] = "uniform"
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
         return cls(n_neighbors=self.n_neighbors, weights=self.weights)
 
 
-class GradientBoostingConfig(Strict):
+class GradientBoostingConfig(BaselineSpec):
     """Histogram gradient boosting (scikit-learn's LightGBM-style trees)."""
 
     family: Literal["gradient_boosting"] = "gradient_boosting"
     max_iter: int = Field(200, ge=1)
     learning_rate: float = Field(0.1, gt=0.0)
     max_depth: int | None = Field(None, ge=1)
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         cls = (
@@ -143,15 +150,6 @@ class GradientBoostingConfig(Strict):
         )
 
 
-BASELINES = (
-    LogisticRegressionConfig,
-    RidgeConfig,
-    SVMConfig,
-    DecisionTreeConfig,
-    RandomForestConfig,
-    KNNConfig,
-    GradientBoostingConfig,
-)
 BaselineConfig = (
     LogisticRegressionConfig
     | RidgeConfig
@@ -161,6 +159,7 @@ BaselineConfig = (
     | KNNConfig
     | GradientBoostingConfig
 )
+BASELINES: tuple[type[BaselineSpec], ...] = get_args(BaselineConfig)
 
 
 def describe_baselines() -> list[tuple[str, str]]:
@@ -182,7 +181,7 @@ class Baseline:
     @classmethod
     def fit(
         cls,
-        spec: BaselineConfig,
+        spec: BaselineSpec,
         x: torch.Tensor,
         y: torch.Tensor,
         *,
@@ -190,11 +189,11 @@ class Baseline:
         num_outputs: int,
         seed: int,
     ) -> Baseline:
-        if task not in spec.tasks:
+        if task not in spec.data_tasks:
             raise NeuralabError(
                 "model.family",
                 f"{spec.family} does not do {task}",
-                f"it does {', '.join(spec.tasks)}; try "
+                f"it does {', '.join(spec.data_tasks)}; try "
                 f"{'logreg' if task == 'classification' else 'ridge'} or random_forest",
             )
         estimator = spec.build(task=task, seed=seed)

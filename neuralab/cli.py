@@ -23,7 +23,7 @@ from rich.table import Table
 
 import neuralab
 from neuralab import api
-from neuralab.baselines import BASELINES, describe_baselines
+from neuralab.baselines import BaselineSpec, describe_baselines
 from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.cross_validation import CrossValidation, cross_validate
@@ -31,7 +31,7 @@ from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
 from neuralab.lr_find import find_lr
-from neuralab.models import FAMILIES, describe_models
+from neuralab.models import EVERY_FAMILY, describe_models
 from neuralab.report.figures import sample_grid
 from neuralab.runs import Predictor, read_card
 from neuralab.train import ProgressBar, distributed
@@ -170,7 +170,7 @@ def train_command(
                 raise NeuralabError(
                     "--nproc", "data.split.folds trains its folds in one process", "drop --nproc"
                 )
-            if isinstance(spec.model, BASELINES):
+            if isinstance(spec.model, BaselineSpec):
                 raise NeuralabError(
                     "--nproc", "classical baselines fit in one process", "drop --nproc"
                 )
@@ -258,8 +258,9 @@ def _print_inspection(inspection: Inspection) -> None:
         _print_layers(inspection)
     sizes = ", ".join(f"{name} {size:,}" for name, size in meta.sizes.items())
     learns = ""
-    if inspection.task_name != meta.task:  # an autoencoder or a GAN on labelled data
-        learns = f" (labels unused: the run learns {inspection.task_name})"
+    task = inspection.task
+    if task is not None and task.data_task != meta.task:  # e.g. an autoencoder on labels
+        learns = f" (labels unused: the run learns {task.name})"
     console.print(
         f"data: {meta.kind}, {meta.task}{learns}, input shape {meta.input_shape}; {sizes}"
     )
@@ -379,7 +380,7 @@ def generate_command(
 ) -> None:
     """Generate: text from a language model, an image grid from a GAN or a VAE."""
     predictor = Predictor.load(run_dir)
-    if predictor.card["task"] == "language_model":
+    if predictor.task.writes_text:
         text = predictor.generate_text(
             prompt, length, temperature=temperature, top_k=top_k, seed=seed
         )
@@ -552,7 +553,7 @@ def datasets() -> None:
 @app.command()
 def models() -> None:
     """List the model families an experiment can name in `model.family`, with options."""
-    options = {cls.model_fields["family"].default: _options(cls) for cls in (*FAMILIES, *BASELINES)}
+    options = {cls.model_fields["family"].default: _options(cls) for cls in EVERY_FAMILY}
     rows = [
         (name, f"{text}\n[dim]{options[name]}[/dim]")
         for name, text in (*describe_models(), *describe_baselines())

@@ -23,21 +23,19 @@ import numpy as np
 import torch
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
-from torch.nn import functional as F
 
 from neuralab.api import Run, prepare, train
-from neuralab.baselines import BASELINES
+from neuralab.baselines import BaselineSpec
 from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.cross_validation import with_fold
 from neuralab.data import load_data
-from neuralab.data.text import PAD
 from neuralab.errors import NeuralabError, Problem, did_you_mean
-from neuralab.models import FAMILIES
+from neuralab.models import EVERY_FAMILY, data_problem
 from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.report.overlay import plot_overlaid_curves
 from neuralab.runs import NewRunDir, Predictor, read_metrics
-from neuralab.tasks import lower_is_better
+from neuralab.tasks import Task, lower_is_better, task_from_card
 from neuralab.train import Callback, predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -276,7 +274,7 @@ def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:
         try:
             specs.append(adapter.validate_python({"family": name}))
         except ValidationError:
-            valid = [c.model_fields["family"].default for c in (*FAMILIES, *BASELINES)]
+            valid = [c.model_fields["family"].default for c in EVERY_FAMILY]
             valid += list(ALIASES)
             raise NeuralabError(
                 "--models", f"unknown model '{raw_name}'", did_you_mean(name, valid)
@@ -287,39 +285,41 @@ def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:
 
 
 def _preflight(experiment: Experiment, specs: list[Any]) -> None:
-    """Fail before any training if a model cannot serve this data (e.g. cnn on a table)."""
+    """Fail before any training if a model cannot learn this data (e.g. charlm on a table)
+    or the models learn different tasks, whose metrics no single leaderboard ranks."""
     bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    meta, dataset = bundle.meta, experiment.data.dataset.name
+    problems = [p for p in (data_problem(spec, meta, dataset) for spec in specs) if p]
+    if problems:
+        raise NeuralabError.many(problems)
+    if experiment.tasks is not None:
+        raise NeuralabError(
+            "tasks", "a run with several heads has no single metric to rank", "train it alone"
+        )
+    tasks = {spec.family: spec.task(meta, experiment.train.loss) for spec in specs}
+    if len({task.name for task in tasks.values()}) > 1:
+        learned = ", ".join(f"{family} learns {task.name}" for family, task in tasks.items())
+        raise NeuralabError(
+            "--models",
+            f"a leaderboard ranks models of one task, but {learned}",
+            "compare the families of each task in a command of their own",
+        )
+    task = next(iter(tasks.values()))
+    if task.secondary_metric is None:
+        raise NeuralabError(
+            "compare",
+            f"a {task.name} run has no single metric to rank",
+            "train the settings one by one",
+        )
     for spec in specs:
-        if isinstance(spec, BASELINES):
-            if bundle.meta.task not in spec.tasks:
-                raise NeuralabError(
-                    "--models",
-                    f"{spec.family} does not do {bundle.meta.task}",
-                    f"it does {', '.join(spec.tasks)}",
-                )
-        else:
-            spec.build(input_shape=bundle.meta.input_shape, num_outputs=bundle.meta.num_outputs)
-
-
-# task -> (the metric ranked on, the one shown beside it)
-RANKED = {
-    "classification": ("accuracy", "macro_f1"),
-    "regression": ("r2", "mae"),
-    "reconstruction": ("mse", "mae"),
-    "language_model": ("bits_per_char", "accuracy"),
-    "seq2seq": ("exact_match", "token_accuracy"),
-}
-# Tasks whose per-sample result is right or wrong: compared with McNemar's test.
-BINARY = {"classification", "seq2seq"}
+        if not isinstance(spec, BaselineSpec):
+            spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
 
 
 def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Path) -> Comparison:
-    task = next(iter(runs.values()))[0].card["task"]
-    if task not in RANKED:
-        raise NeuralabError(
-            "compare", f"a {task} run has no single metric to rank", "train the settings one by one"
-        )
-    metric, secondary = RANKED[task]
+    task = task_from_card(next(iter(runs.values()))[0].card)
+    metric = task.main_metric
+    secondary = task.secondary_metric or metric  # _preflight refused tasks without one
     rows = [
         Row(
             model=family,
@@ -341,7 +341,7 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
         test = "paired t-test across " + ("folds" if experiment.data.split.folds else "seeds")
         rows = [_with_p(row, _paired_t(leader.values, row.values)) for row in rows]
     else:
-        binary = task in BINARY
+        binary = task.binary_errors
         test = (
             "exact McNemar test on the test split"
             if binary
@@ -375,26 +375,13 @@ def _paired_t(leader: list[float], other: list[float]) -> float:
     return float(stats.ttest_rel(leader, other).pvalue)
 
 
-def _per_sample_errors(experiment, runs, task: str) -> dict:
-    """Per test sample: wrong or not (classification, seq2seq exact match), absolute error
-    (regression), squared reconstruction error, or a window's cross-entropy (language)."""
+def _per_sample_errors(experiment: Experiment, runs, task: Task) -> dict:
+    """Each model's error on every test sample, as its task measures it."""
     bundle, _, _ = prepare(experiment)
     errors = {}
     for family, family_runs in runs.items():
         output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
-        y = bundle.y_test
-        if task == "classification":
-            error = output.argmax(1) != y
-        elif task == "seq2seq":
-            error = ((output.argmax(-1) != y) & (y != PAD)).any(dim=1)
-        elif task == "language_model":
-            error = F.cross_entropy(output.transpose(1, 2), y, reduction="none").mean(1)
-        elif task == "reconstruction":
-            error = (output - y).pow(2).flatten(1).mean(1)
-        else:
-            truth = bundle.meta.unscale_targets(y)
-            error = (bundle.meta.unscale_targets(output) - truth).abs().mean(1)
-        errors[family] = error.numpy()
+        errors[family] = task.per_sample_errors(output, bundle.y_test).numpy()
     return errors
 
 

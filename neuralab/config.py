@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from neuralab.baselines import BASELINES
 from neuralab.data import DataConfig
 from neuralab.errors import NeuralabError, Problem, did_you_mean
-from neuralab.models import FAMILIES
+from neuralab.models import ModelConfig
+from neuralab.models.network import NetworkConfig
 from neuralab.multitask import TasksConfig
 from neuralab.schema import Strict
 from neuralab.search import SearchConfig
@@ -26,12 +26,6 @@ from neuralab.tasks import LossName
 from neuralab.train.device import DEVICE_PATTERN, Precision
 from neuralab.train.optim import AdamConfig, NoScheduleConfig, OptimizerConfig, ScheduleConfig
 from neuralab.train.privacy import PrivacyConfig
-
-# Every model an experiment can name: the deep families and the classical baselines.
-if TYPE_CHECKING:  # the union is built from the registries, which mypy cannot follow
-    ModelConfig = Any
-else:
-    ModelConfig = Annotated[Union[FAMILIES + BASELINES], Field(discriminator="family")]  # noqa: UP007
 
 
 class EarlyStoppingConfig(Strict):
@@ -98,6 +92,15 @@ class Experiment(Strict):
                     default = cls.model_fields[section].default.name
                     raw = {**raw, section: {**raw[section], "name": default}}
         return raw
+
+    @property
+    def network(self) -> NetworkConfig:
+        """The model, where only a network can be meant (training deep, inspecting layers)."""
+        if not isinstance(self.model, NetworkConfig):
+            raise NeuralabError(
+                "model.family", f"'{self.model.family}' is a classical baseline, not a network"
+            )
+        return self.model
 
     def resolved(self) -> dict[str, Any]:
         """The config with every default filled in, as plain YAML-safe data."""

@@ -105,10 +105,10 @@ def explain(
             "per-sample attributions need gradients; this run is a classical baseline",
             "for a global view: neuralab explain RUN_DIR --global",
         )
-    task = predictor.card["task"]
-    if task not in ("classification", "regression"):
+    if not predictor.task.scores_one_target:
         raise NeuralabError(
-            "explain", f"attributions explain one output per sample; this run is {task}"
+            "explain",
+            f"attributions explain one output per sample; this run is {predictor.task.name}",
         )
     meta = predictor.meta
     outputs = predictor.outputs(samples)  # also checks the samples' shape

@@ -22,12 +22,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import TypeAdapter
 from torch import nn
 
 from neuralab.baselines import Baseline
 from neuralab.config import load_config
 from neuralab.data import DataMeta, load_data
 from neuralab.errors import NeuralabError
+from neuralab.models import ModelConfig
 from neuralab.runs import CONFIG, Predictor, read_card
 from neuralab.train.loop import predict_outputs
 
@@ -101,22 +103,9 @@ def _difference(
 def _refuse_unfaithful(card: dict, target: str) -> None:
     """Refuse runs whose predictions no exported forward pass reproduces, naming what serves
     them instead (docs/serving.md has the support matrix)."""
-    family = card["model"]["family"]
-    if card["task"] == "adversarial":
-        raise NeuralabError(
-            target,
-            f"'{family}' draws noise inside its forward pass (the discriminator's logits on "
-            "real and generated samples), so no fixed graph of it can be checked or served",
-            "make samples with `neuralab generate RUN`, or serve it with `--runtime torch`",
-        )
-    beam_width = card["model"].get("beam_width", 1)
-    if beam_width > 1:
-        raise NeuralabError(
-            target,
-            f"the exported '{family}' graph decodes greedily, but this run predicts with a beam "
-            f"of {beam_width}, whose search stays in Python",
-            "serve it with `--runtime torch`, or train with model.beam_width: 1",
-        )
+    refusal = TypeAdapter(ModelConfig).validate_python(card["model"]).export_refusal()
+    if refusal is not None:
+        raise NeuralabError(target, *refusal)
 
 
 def _write_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> OnnxModule:

@@ -76,10 +76,10 @@ class _Scored:
 
 def permutation_importances(predictor: Predictor, bundle: DataBundle, task: Task) -> Importance:
     """Permutation importance of every input column, on the test split."""
-    kind = predictor.card["task"]
-    if kind not in ("classification", "regression"):
+    if not task.scores_one_target:
         raise NeuralabError(
-            "explain --global", f"permutation importance scores one target; this run is {kind}"
+            "explain --global",
+            f"permutation importance scores one target; this run is {task.name}",
         )
     scorer = _Scored(predictor, task)
     x = bundle.x_test.reshape(len(bundle.x_test), -1).numpy()

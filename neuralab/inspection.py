@@ -21,25 +21,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from neuralab.api import prepare
-from neuralab.baselines import BASELINES, Baseline
+from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
 from neuralab.train.loop import num_batches, training_loss
-
-# What an all-zero output means for each task (zero logits are a uniform guess; a zero
-# standardised value is the training mean), so its loss is a yardstick for the first batch's.
-ZERO_OUTPUT_MEANS = {
-    "classification": "a uniform guess",
-    "language_model": "a uniform guess over the vocabulary",
-    "seq2seq": "a uniform guess over the vocabulary",
-    "regression": "predicting the training mean",
-    # a VAE too: an encoder that outputs zeros gives the prior, whose KL term is 0
-    "reconstruction": "predicting the training mean value",
-    "adversarial": "a discriminator that cannot tell real from generated",
-    "multitask": "guessing classes uniformly and values at their training mean",
-}
 
 
 @dataclass(frozen=True)
@@ -68,7 +55,7 @@ class Inspection:
     activation_bytes_per_batch: int | None = None
     initial_loss: float | None = None
     reference_loss: tuple[str, float] | None = None  # (a trivial model, its first-batch loss)
-    task_name: str | None = None
+    task: Task | None = None
     without_gradient: list[str] = field(default_factory=list)
     estimator: str | None = None
     seconds: float = 0.0
@@ -89,16 +76,16 @@ def inspect_experiment(experiment: Experiment) -> Inspection:
     """Check an experiment end to end without training it; see the module docstring."""
     started = time.perf_counter()
     bundle, task, _ = prepare(experiment)
-    if isinstance(experiment.model, BASELINES):
-        inspection = _inspect_baseline(experiment, bundle)
+    if isinstance(experiment.model, BaselineSpec):
+        inspection = _inspect_baseline(experiment, experiment.model, bundle)
     else:
         inspection = _inspect_network(experiment, task, bundle)
-    return replace(inspection, task_name=task.name, seconds=time.perf_counter() - started)
+    return replace(inspection, task=task, seconds=time.perf_counter() - started)
 
 
 def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> Inspection:
     meta = bundle.meta
-    model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+    model = experiment.network.initialised(meta, seed=experiment.seed)
     optim = experiment.optim  # `lr: auto` is found when training starts; 1.0 stands in
     if optim.lr == "auto":
         optim = optim.model_copy(update={"lr": 1.0})
@@ -126,7 +113,7 @@ def _inspect_network(experiment: Experiment, task: Task, bundle: DataBundle) -> 
         activation_bytes_per_batch=activation_bytes,
         initial_loss=loss,
         reference_loss=(
-            ZERO_OUTPUT_MEANS[task.name],
+            task.trivial_output,
             task.loss(torch.zeros_like(output), y).item(),
         ),
         without_gradient=[n for n, p in model.named_parameters() if p.grad is None],
@@ -216,9 +203,9 @@ def _forward_backward(
     return loss.item(), sum(saved.values()), output.detach()
 
 
-def _inspect_baseline(experiment: Experiment, bundle: DataBundle) -> Inspection:
+def _inspect_baseline(experiment: Experiment, spec: BaselineSpec, bundle: DataBundle) -> Inspection:
     baseline = Baseline.fit(
-        experiment.model,
+        spec,
         bundle.x_train,
         bundle.y_train,
         # prepare() has refused families that cannot read this data, so this is one of both

@@ -9,9 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import torch
-
-from neuralab.baselines import BASELINES
+from neuralab.baselines import BaselineSpec
 from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
@@ -35,7 +33,7 @@ def find_lr(
     """Run the range test; write `lr_find.png` and `lr_find.csv` to a new folder in `out`."""
     from neuralab.api import prepare  # not at the top: api imports this module
 
-    if isinstance(experiment.model, BASELINES):
+    if isinstance(experiment.model, BaselineSpec):
         raise NeuralabError(
             "model.family",
             f"{experiment.model.family} is fitted by scikit-learn and has no learning rate",
@@ -67,11 +65,8 @@ def sweep_experiment(
     end_lr: float = END_LR,
     num_steps: int = NUM_STEPS,
 ) -> LRSweep:
-    """The range test on a fresh model; the global random state is left as it was, so
-    the model training builds next starts from the same weights the sweep started from."""
-    meta = bundle.meta
-    with torch.random.fork_rng(devices=[]):
-        model = experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+    """The range test on a fresh model, from the weights training will start from."""
+    model = experiment.network.initialised(bundle.meta, seed=experiment.seed)
     # the sweep sets the rate at every step; 1.0 only lets the optimizer be built
     optimizer = experiment.optim.model_copy(update={"lr": 1.0}).build(model.parameters())
     return lr_range_test(
@@ -93,7 +88,7 @@ def with_found_lr(
 ) -> tuple[Experiment, LRSweep | None]:
     """`optim.lr: auto` replaced by the range test's suggestion, and the sweep (None when
     the rate was given)."""
-    if experiment.optim.lr != "auto" or isinstance(experiment.model, BASELINES):
+    if experiment.optim.lr != "auto" or isinstance(experiment.model, BaselineSpec):
         return experiment, None
     sweep = sweep_experiment(experiment, bundle, task)
     optim = experiment.optim.model_copy(update={"lr": sweep.suggestion})

@@ -16,7 +16,7 @@ of every head, side by side; `tasks.MultiTask` cuts them apart and scores each h
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ def load_multitask(
     y_test = None
     if raw.y_test is not None:  # a published test split: builtin targets carry test values
         y_test = np.stack([np.asarray(t.test_values) for t in targets], axis=1).astype(np.float32)
-    raw = dataclasses.replace(raw, y=y, y_test=y_test, task="multitask", label_names=())
+    raw = dataclasses.replace(raw, y=y, y_test=y_test, task="several_targets", label_names=())
     split = data.split
     bundle = make_bundle(
         raw, dataset=data.dataset.name, val=split.val, test=split.test, stratify=False, seed=seed
@@ -120,7 +120,7 @@ def _read_csv(source: CSVConfig, tasks: TasksConfig) -> tuple[RawData, list[Targ
         values, kind, labels = encode_target(table, spec.target, spec.task)
         targets.append(Target(kind, values.reshape(-1), labels))  # type: ignore[arg-type]
     x = encode_features(table, features)
-    return RawData(x, x[:, :0], kind="tabular", task="multitask", features=features), targets
+    return RawData(x, x[:, :0], kind="tabular", task="several_targets", features=features), targets
 
 
 def _finish(
@@ -158,17 +158,3 @@ def _finish(
         meta=fixed,
     )
     return bundle, MultiTask(tuple(heads))
-
-
-def describe_heads(task: MultiTask) -> list[dict[str, Any]]:
-    """The heads as the card records them: name, kind, output columns, weight, classes."""
-    return [
-        {
-            "name": head.name,
-            "task": head.task.name,
-            "outputs": [head.outputs.start, head.outputs.stop],
-            "weight": head.weight,
-            "labels": list(head.labels),
-        }
-        for head in task.heads
-    ]

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,7 +26,7 @@ import yaml
 from pydantic import TypeAdapter
 from safetensors.torch import load_file, save_file
 
-from neuralab.baselines import BASELINES, Baseline
+from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
@@ -36,6 +34,7 @@ from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
 from neuralab.models import CharLM, Seq2Seq
 from neuralab.report.samples import Generative, generate
+from neuralab.tasks import Prediction, Regression, task_from_card
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -152,54 +151,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     return [json.loads(line) for line in lines if line]
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """Predictions for N samples: label names and class probabilities (classification),
-    values in the target's units (regression), output texts (seq2seq), or, with
-    `reconstruction`, one anomaly score per sample: its mean squared reconstruction error
-    in standardised units."""
-
-    labels: list[str] | None = None
-    probabilities: np.ndarray | None = None
-    values: np.ndarray | None = None
-    label_names: tuple[str, ...] = ()
-    reconstruction: bool = False
-    texts: list[str] | None = None
-
-    def __len__(self) -> int:
-        if self.texts is not None:
-            return len(self.texts)
-        return len(self.labels) if self.labels is not None else len(self._values())
-
-    def to_csv(self) -> str:
-        """`prediction,p_<label>...` rows, or `prediction` (`prediction_<i>`) values."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        if self.texts is not None:
-            writer.writerow(["prediction"])
-            writer.writerows([[text] for text in self.texts])
-            return buffer.getvalue()
-        if self.labels is not None and self.probabilities is not None:
-            writer.writerow(["prediction", *(f"p_{name}" for name in self.label_names)])
-            for label, row in zip(self.labels, self.probabilities, strict=True):
-                writer.writerow([label, *(f"{p:.6f}" for p in row)])
-            return buffer.getvalue()
-        values = self._values()
-        if self.reconstruction:
-            writer.writerow(["anomaly_score"])
-            writer.writerows([[f"{v:.6g}"] for v in values])
-            return buffer.getvalue()
-        width = values.shape[1]
-        writer.writerow(["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)])
-        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
-        return buffer.getvalue()
-
-    def _values(self) -> np.ndarray:
-        if self.values is None:
-            raise ValueError("a classification prediction has labels, not values")
-        return self.values
-
-
 class Predictor:
     """A trained model loaded from its run directory, ready for raw (unscaled) inputs.
 
@@ -215,6 +166,7 @@ class Predictor:
         self, model: torch.nn.Module | Baseline, meta: DataMeta, card: dict[str, Any]
     ) -> None:
         self.model, self.meta, self.card = model, meta, card
+        self.task = task_from_card(card)
 
     @classmethod
     def load(cls, run_dir: str | Path) -> Predictor:
@@ -222,9 +174,13 @@ class Predictor:
         card = read_card(run_dir)
         meta = DataMeta.from_dict(card["data"])
         spec = TypeAdapter(ModelConfig).validate_python(card["model"])
-        if isinstance(spec, BASELINES):
+        model: torch.nn.Module | Baseline
+        if isinstance(spec, BaselineSpec):
+            regression = isinstance(task_from_card(card), Regression)
             model = Baseline.load(
-                run_dir / ESTIMATOR, task=card["task"], num_outputs=meta.num_outputs
+                run_dir / ESTIMATOR,
+                task="regression" if regression else "classification",
+                num_outputs=meta.num_outputs,
             )
         else:
             model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
@@ -252,31 +208,7 @@ class Predictor:
 
     def predict(self, x) -> Prediction:
         """Predictions for raw samples (for seq2seq: a list of source strings)."""
-        if self.card["task"] == "seq2seq":
-            return Prediction(texts=self.translate(x))
-        if self.card["task"] == "adversarial":
-            raise NeuralabError(
-                "predict", "a GAN run makes samples, not predictions", "use neuralab generate RUN"
-            )
-        if self.card["task"] == "language_model":
-            raise NeuralabError(
-                "predict", "a language model does not predict labels", "use neuralab generate"
-            )
-        if self.card["task"] == "multitask":
-            raise NeuralabError(
-                "predict", "multi-task runs are not served by predict yet", "use neuralab evaluate"
-            )
-        output = self.outputs(x)
-        if self.card["task"] == "reconstruction":
-            x = np.asarray(x, dtype=np.float32)
-            scaled = self.meta.scale_inputs(x.reshape(len(x), *self.meta.input_shape))
-            errors = (output - scaled).pow(2).flatten(1).mean(dim=1)
-            return Prediction(values=errors.numpy(), reconstruction=True)
-        if self.meta.task == "classification":
-            probabilities = (output / self.calibration_temperature).softmax(dim=1).numpy()
-            labels = [self.meta.label_names[i] for i in probabilities.argmax(axis=1)]
-            return Prediction(labels, probabilities, label_names=self.meta.label_names)
-        return Prediction(values=self.meta.unscale_targets(output).numpy())
+        return self.task.predict(self, x)
 
     def samples(self, n: int, *, seed: int = 0) -> np.ndarray:
         """`n` new samples in the data's raw units, (n, *input_shape), from a model that
@@ -310,8 +242,8 @@ class Predictor:
         self, prompt: str, length: int, *, temperature: float, top_k: int | None, seed: int
     ) -> str:
         """A language model's continuation of `prompt`, `length` characters long."""
-        if self.card["task"] != "language_model":
-            raise NeuralabError("--prompt", f"a {self.card['task']} model does not write text")
+        if not self.task.writes_text:
+            raise NeuralabError("--prompt", f"a {self.task.name} model does not write text")
         if not prompt:
             raise NeuralabError("--prompt", "empty", "give at least one character to start from")
         ids = torch.as_tensor(encode(prompt, self.meta.vocab, where="--prompt"))
@@ -327,7 +259,7 @@ class Predictor:
         path = Path(path)
         if not path.is_file():
             raise NeuralabError(str(path), "file not found", "check the path")
-        if self.card["task"] == "seq2seq":
+        if self.task.takes_text:
             lines = path.read_text(encoding="utf-8").splitlines()
             return [line for line in lines if line.strip()]
         if path.suffix == ".npy":

@@ -72,7 +72,9 @@ def test_baseline_uses_the_same_split_as_the_deep_model(tmp_path):
 def test_wrong_task_is_refused_with_a_hint(tmp_path):
     with pytest.raises(neuralab.NeuralabError) as caught:
         neuralab.train(baseline_experiment("ridge"), out=tmp_path)
-    assert str(caught.value).startswith("model.family: ridge does not do classification")
+    assert str(caught.value).startswith(
+        "model.family: 'ridge' learns from regression data, but dataset 'digits' is classification"
+    )
     assert not any(tmp_path.iterdir())
 
 

@@ -53,6 +53,30 @@ def test_a_model_that_cannot_serve_the_data_fails_before_training(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_families_that_learn_different_tasks_fail_before_training(tmp_path, run_cli):
+    with pytest.raises(neuralab.NeuralabError) as caught:
+        neuralab.compare(tiny_experiment(), models=["mlp", "autoencoder"], seeds=1, out=tmp_path)
+    assert caught.value.problems[0].where == "--models"
+    assert "mlp learns classification, autoencoder learns reconstruction" in str(caught.value)
+    assert not any(tmp_path.iterdir())
+    experiment = tmp_path / "digits.yaml"
+    experiment.write_text("data: {dataset: digits}\nmodel: {family: mlp}\n")
+    code, _, err = run_cli(
+        "compare", str(experiment), "--models", "mlp,autoencoder", "--out", str(tmp_path / "o")
+    )
+    assert code == 2
+    assert err.startswith("error: --models: a leaderboard ranks models of one task")
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_gan_has_no_metric_to_rank_and_fails_before_training(tmp_path):
+    with pytest.raises(neuralab.NeuralabError, match="adversarial run has no single metric"):
+        neuralab.compare(
+            tiny_experiment(model={"family": "gan"}), models=["gan"], seeds=1, out=tmp_path
+        )
+    assert not any(tmp_path.iterdir())
+
+
 def test_mcnemar_separates_a_clearly_better_classifier():
     rng = np.random.default_rng(0)
     leader_wrong = rng.random(400) < 0.02

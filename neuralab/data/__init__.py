@@ -24,7 +24,7 @@ from neuralab.data.bundle import (
     DataMeta,
     Feature,
     RawData,
-    TaskKind,
+    TargetKind,
     make_bundle,
     select_classes,
 )
@@ -67,7 +67,7 @@ __all__ = [
     "DatasetConfig",
     "Feature",
     "RawData",
-    "TaskKind",
+    "TargetKind",
     "describe_datasets",
     "load_data",
 ]
@@ -148,7 +148,7 @@ class DataConfig(Strict):
         return value
 
 
-def load_data(data: DataConfig, *, task: TaskKind | None, seed: int) -> DataBundle:
+def load_data(data: DataConfig, *, task: TargetKind | None, seed: int) -> DataBundle:
     """Read or generate the samples, split them and standardise them.
 
     Args:

@@ -20,10 +20,15 @@ from neuralab.errors import NeuralabError
 
 # `text` samples are token ids (characters or symbols), kept as integers, never scaled.
 DataKind = Literal["tabular", "image", "sequence", "text"]
-# `multitask` targets hold one column per head (see neuralab/multitask.py).
-TaskKind = Literal["classification", "regression", "language_model", "seq2seq", "multitask"]
-# Tasks whose targets are integer ids (classes or tokens) rather than numbers to regress.
-INTEGER_TARGETS = ("classification", "language_model", "seq2seq")
+# What the data's targets are (`DataMeta.task`); the task learned is inferred from it
+# (neuralab/tasks). `next_token`: each window's next tokens (language models);
+# `sequence_pairs`: a target sequence per source (seq2seq); `several_targets`: one column
+# per head (neuralab/multitask.py).
+TargetKind = Literal[
+    "classification", "regression", "next_token", "sequence_pairs", "several_targets"
+]
+# Targets that are integer ids (classes or tokens) rather than numbers to regress.
+INTEGER_TARGETS = ("classification", "next_token", "sequence_pairs")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,7 @@ class RawData:
     x: np.ndarray
     y: np.ndarray
     kind: DataKind
-    task: TaskKind
+    task: TargetKind
     label_names: tuple[str, ...] = ()
     features: tuple[Feature, ...] = ()
     x_test: np.ndarray | None = None
@@ -66,7 +71,7 @@ class DataMeta:
 
     dataset: str
     kind: DataKind
-    task: TaskKind
+    task: TargetKind
     input_shape: tuple[int, ...]
     num_outputs: int
     label_names: tuple[str, ...]

@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 
-from neuralab.data.bundle import Feature, RawData, TaskKind
+from neuralab.data.bundle import Feature, RawData, TargetKind
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
@@ -59,7 +59,7 @@ class CSVConfig(Strict):
     csv: Path
     target: str | None = None  # not needed when a `tasks:` section names the targets
 
-    def load(self, seed: int, task: TaskKind | None = None) -> RawData:
+    def load(self, seed: int, task: TargetKind | None = None) -> RawData:
         if self.target is None:
             raise NeuralabError(
                 "data.dataset.target",
@@ -144,8 +144,8 @@ def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
 
 
 def encode_target(
-    table: Table, name: str, task: TaskKind | None
-) -> tuple[np.ndarray, TaskKind, tuple[str, ...]]:
+    table: Table, name: str, task: TargetKind | None
+) -> tuple[np.ndarray, TargetKind, tuple[str, ...]]:
     values = table.columns[name]
     missing = [line for line, v in zip(table.lines, values, strict=True) if v.lower() in MISSING]
     if missing:

@@ -60,7 +60,7 @@ def _windows(text: str, window: int, *, dataset: str) -> RawData:
     starts = np.arange(count)[:, None] * window
     x = ids[starts + np.arange(window)]
     y = ids[starts + np.arange(window) + 1]
-    return RawData(x, y, kind="text", task="language_model", ordered=True, vocab=vocab)
+    return RawData(x, y, kind="text", task="next_token", ordered=True, vocab=vocab)
 
 
 class PydocConfig(Strict):
@@ -128,4 +128,4 @@ class ReverseConfig(Strict):
             symbols = rng.integers(len(SPECIALS), len(vocab), size=length)
             x[row, : length + 1] = [*symbols, EOS]
             y[row, : length + 1] = [*symbols[::-1], EOS]
-        return RawData(x, y, kind="text", task="seq2seq", vocab=vocab)
+        return RawData(x, y, kind="text", task="sequence_pairs", vocab=vocab)

@@ -9,7 +9,7 @@ loop's `auxiliary_loss()` seam.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from pydantic import Field, PositiveInt
@@ -25,6 +25,10 @@ from neuralab.models.blocks import (
     upsample_block,
 )
 from neuralab.models.network import NetworkConfig
+from neuralab.tasks import LossName, Reconstruction, Task
+
+if TYPE_CHECKING:
+    from neuralab.data import DataMeta
 
 
 class AutoEncoder(nn.Module):
@@ -191,6 +195,8 @@ class AutoEncoderConfig(NetworkConfig):
     """The `model:` section when `family: autoencoder` (the task becomes reconstruction)."""
 
     family: Literal["autoencoder"] = "autoencoder"
+    without_batch_norm: ClassVar[str | None] = "set model.kind: dense"
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
     kind: Literal["dense", "conv"] = "dense"
     hidden_sizes: tuple[PositiveInt, ...] = (64,)  # dense
     channels: tuple[PositiveInt, ...] = Field((16, 32), min_length=1)  # conv
@@ -200,6 +206,11 @@ class AutoEncoderConfig(NetworkConfig):
     activation: Activation = "relu"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     init: Init = "auto"
+
+    def task(self, meta: DataMeta, loss: LossName) -> Task:
+        """The target is the input; the data's labels stay for the report."""
+        Reconstruction.check_loss(loss)
+        return Reconstruction()
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> AutoEncoder:
         # `num_outputs` (classes or targets) is ignored: the output is always the input's

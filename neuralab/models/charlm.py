@@ -7,7 +7,7 @@ time, with temperature and top-k.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field, model_validator
@@ -136,6 +136,8 @@ class CharLMConfig(NetworkConfig):
     """The `model:` section when `family: charlm` (data: `pydoc` or `{text: path}`)."""
 
     family: Literal["charlm"] = "charlm"
+    data_tasks: ClassVar[tuple[str, ...]] = ("next_token",)
+    data_hint: ClassVar[str | None] = "use dataset: pydoc or {text: path}"
     body: Body = "lstm"
     embedding_size: int = Field(64, ge=1)
     hidden_size: int = Field(256, ge=1)

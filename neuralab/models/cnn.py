@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 from torch import nn
@@ -79,6 +79,7 @@ class CNNConfig(NetworkConfig):
     """The `model:` section when `family: cnn`."""
 
     family: Literal["cnn"] = "cnn"
+    without_batch_norm: ClassVar[str | None] = "set model.batch_norm: false"
     channels: tuple[PositiveInt, ...] = Field((32, 64), min_length=1)
     kernel_size: OddKernelSize = 3
     activation: Activation = "relu"

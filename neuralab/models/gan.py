@@ -10,15 +10,20 @@ generator from collapsing onto a few digits.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
+from neuralab.errors import Problem
 from neuralab.models.blocks import Init, halvable_shape, init_weights, upsample_block
 from neuralab.models.network import NetworkConfig
-from neuralab.tasks import discriminator_loss, generator_loss
+from neuralab.tasks import Adversarial, LossName, Task, discriminator_loss, generator_loss
+
+if TYPE_CHECKING:
+    from neuralab.config import Experiment
+    from neuralab.data import DataMeta
 
 # Validation and test score the generator on the same noise every epoch, so their
 # numbers compare across epochs.
@@ -157,12 +162,49 @@ class GANConfig(NetworkConfig):
     """The `model:` section when `family: gan` (the task becomes adversarial)."""
 
     family: Literal["gan"] = "gan"
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression")
     latent_size: PositiveInt = 32
     channels: tuple[PositiveInt, ...] = Field((64, 32), min_length=1)
     batch_norm: bool = True
     minibatch_std: bool = True
     init: Init = "normal"  # N(0, 0.02), as in DCGAN
     samples_every: PositiveInt | None = 5  # epochs between samples.png grids; null: end only
+
+    def task(self, meta: DataMeta, loss: LossName) -> Task:
+        """Two players against each other; the data's labels are unused."""
+        return Adversarial()
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        """A GAN does its own two-player update: settings of the shared step do not reach
+        it, and its losses measure no quality worth stopping or selecting on."""
+        train, reg = experiment.train, experiment.regularization
+        ignored = {
+            "train.loss": train.loss != "auto",
+            "train.grad_clip": train.grad_clip is not None,
+            "train.early_stopping": train.early_stopping is not None,
+            # its own step runs outside the shared step's autocast and compiled forward
+            "train.precision": train.precision != 32,
+            "train.compile": train.compile,
+            "regularization.l1": reg.l1 > 0,
+            "regularization.l2": reg.l2 > 0,
+            "regularization.input_noise": reg.input_noise > 0,
+        }
+        return [
+            Problem(
+                key,
+                "does not apply to family gan",
+                "remove it; a GAN trains a fixed number of epochs",
+            )
+            for key, is_set in ignored.items()
+            if is_set
+        ]
+
+    def export_refusal(self) -> tuple[str, str] | None:
+        return (
+            "'gan' draws noise inside its forward pass (the discriminator's logits on real "
+            "and generated samples), so no fixed graph of it can be checked or served",
+            "make samples with `neuralab generate RUN`, or serve it with `--runtime torch`",
+        )
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> GAN:
         # `num_outputs` (classes) is ignored: a GAN is trained without labels.

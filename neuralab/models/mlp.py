@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, PositiveInt
 from torch import nn
@@ -52,6 +52,7 @@ class MLPConfig(NetworkConfig):
     """The `model:` section when `family: mlp`."""
 
     family: Literal["mlp"] = "mlp"
+    without_batch_norm: ClassVar[str | None] = "set model.batch_norm: false"
     hidden_sizes: tuple[PositiveInt, ...] = (128, 128)
     activation: Activation = "relu"
     batch_norm: bool = False

@@ -7,13 +7,21 @@ in `neuralab/transfer.py`.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import torch
 from pydantic import Field
+from torch import nn
 
-from neuralab.schema import Strict
+from neuralab.data import DataMeta
+from neuralab.family import Family
 
 
-class NetworkConfig(Strict):
+class NetworkConfig(Family):
     """The keys of the `model:` section that are not about the architecture."""
+
+    # a network body with an output layer wide enough for several heads reads `tasks:` data
+    data_tasks: ClassVar[tuple[str, ...]] = ("classification", "regression", "several_targets")
 
     # a run directory (or a glob such as runs/digits-pretrain-*: the newest match)
     init_from: str | None = None
@@ -22,3 +30,14 @@ class NetworkConfig(Strict):
     init_strict: bool = True
     # parameter names or prefixes (`features`, `features.0`) kept fixed while training
     freeze: tuple[str, ...] = Field(default=())
+
+    def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> nn.Module:
+        """The network for samples of `input_shape` and `num_outputs` outputs."""
+        raise NotImplementedError
+
+    def initialised(self, meta: DataMeta, *, seed: int) -> nn.Module:
+        """The network for `meta`'s data, its weights drawn from `seed`: the same seed gives
+        the same weights, and the caller's global random state is left as it was."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)

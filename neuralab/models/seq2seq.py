@@ -7,7 +7,7 @@ score with input feeding: each step sees the previous step's attention context.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from pydantic import Field
@@ -159,12 +159,23 @@ class Seq2SeqConfig(NetworkConfig):
     """The `model:` section when `family: seq2seq` (data: `reverse`)."""
 
     family: Literal["seq2seq"] = "seq2seq"
+    data_tasks: ClassVar[tuple[str, ...]] = ("sequence_pairs",)
+    data_hint: ClassVar[str | None] = "use dataset: reverse"
     cell: Cell = "gru"
     embedding_size: int = Field(32, ge=1)
     hidden_size: int = Field(128, ge=1)
     attention: bool = True
     beam_width: int = Field(1, ge=1, description="1 decodes greedily.")
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+
+    def export_refusal(self) -> tuple[str, str] | None:
+        if self.beam_width == 1:
+            return None
+        return (
+            "the exported 'seq2seq' graph decodes greedily, but this run predicts with a beam "
+            f"of {self.beam_width}, whose search stays in Python",
+            "serve it with `--runtime torch`, or train with model.beam_width: 1",
+        )
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> Seq2Seq:
         if len(input_shape) != 1:

@@ -21,9 +21,9 @@ ATTRIBUTED_KINDS = ("image", "sequence", "tabular")
 
 def explanations_section(predictor: Predictor, bundle: DataBundle, task: Task) -> str:
     parts = ["<h2>Explanations</h2>"]
-    kind, meta = predictor.card["task"], predictor.meta
-    if kind not in ("classification", "regression"):
-        note = f"Explanations cover classifiers and regressors; this run is {kind}."
+    meta = predictor.meta
+    if not task.scores_one_target:
+        note = f"Explanations cover classifiers and regressors; this run is {task.name}."
         return f"{parts[0]}<p class='muted'>{note}</p>"
     is_network = not isinstance(predictor.model, Baseline)
     if is_network and meta.kind in ATTRIBUTED_KINDS:

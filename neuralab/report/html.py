@@ -11,26 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
-from neuralab.calibration import reliability
 from neuralab.data import DataBundle
-from neuralab.report.figures import (
-    confusion_figure,
-    gradient_norm_figure,
-    latent_figure,
-    reliability_figure,
-    sample_grid,
-    samples_figure,
-)
-from neuralab.report.reuse import Table, heads_table, transfer_tables
-from neuralab.report.samples import GRID_SEED, GRID_SIZE, generate
-from neuralab.train import predict_outputs
+from neuralab.report.figures import gradient_norm_figure
+from neuralab.report.reuse import Table, transfer_tables
+from neuralab.tasks import task_from_card
 
-NUM_WRONG = 12
-NUM_RECONSTRUCTIONS = 6
-LATENT = "latent.png"
 STYLE = """
 body { font: 15px/1.5 system-ui, sans-serif; max-width: 1080px; margin: 2em auto; padding: 0 1em;
        color: #1d232a; }
@@ -65,9 +50,6 @@ def page(title: str, sections: list[str]) -> str:
     )
 
 
-UNREAD_OUTPUTS = ("language_model", "seq2seq", "multitask", "adversarial")
-
-
 def write_run_report(
     run_dir: Path,
     card: dict[str, Any],
@@ -78,34 +60,20 @@ def write_run_report(
     explanations: str = "",
 ) -> Path:
     """Write `run_dir/report.html` from the card, the config and the test predictions."""
-    # the test outputs, for the sections that read them (a language model's are too large)
-    output = None if card["task"] in UNREAD_OUTPUTS else predict_outputs(model, bundle.x_test)
+    task = task_from_card(card)
     sections = [
         f"<h1>{html.escape(card['name'])}</h1>"
-        f"<p class='muted'>{card['model']['family']} · {card['task']} · "
+        f"<p class='muted'>{card['model']['family']} · {task.name} · "
         f"{card['data']['dataset']} · seed {card['seed']}</p>",
         _summary(card),
-        _data_section(card, bundle),
+        _data_section(card),
     ]
     curves = run_dir / "curves.png"
     if curves.is_file():
         sections.append("<h2>Learning curves</h2>" + image(curves.read_bytes(), "curves"))
-    if card["task"] == "classification":
-        sections.append(_classification_section(card, bundle, output))
-    elif card["task"] == "reconstruction":
-        sections.append(_reconstruction_section(run_dir, card, model, bundle, output))
-    elif card["task"] == "language_model":
-        sections.append(_generation_section(model, bundle))
-    elif card["task"] == "seq2seq":
-        sections.append(_translation_section(model, bundle))
-    elif card["task"] == "multitask":
-        sections.append(_tables([heads_table(card)]))
-    elif card["task"] == "adversarial":
-        sections.append(_adversarial_section(model, bundle))
-    else:
-        sections.append(_regression_section(card, bundle, output))
+    sections.append(task.report_section(run_dir, card, model, bundle))
     if "transfer" in card:
-        sections.append(_tables(transfer_tables(card["transfer"])))
+        sections.append(tables(transfer_tables(card["transfer"])))
     if "privacy" in card:
         sections.append(_privacy_section(card["privacy"]))
     sections.append(explanations)  # empty unless asked for
@@ -119,9 +87,9 @@ def write_run_report(
     return path
 
 
-def _tables(tables: list[Table]) -> str:
+def tables(parts: list[Table]) -> str:
     return "".join(
-        f"<h2>{html.escape(heading)}</h2>{table(header, rows)}" for heading, header, rows in tables
+        f"<h2>{html.escape(heading)}</h2>{table(header, rows)}" for heading, header, rows in parts
     )
 
 
@@ -140,7 +108,7 @@ def _summary(card: dict[str, Any]) -> str:
     return "<h2>Results</h2>" + table(header, rows) + table(["timing", ""], timing)
 
 
-def _data_section(card: dict[str, Any], bundle: DataBundle) -> str:
+def _data_section(card: dict[str, Any]) -> str:
     meta = card["data"]
     rows = [[split, size] for split, size in meta["sizes"].items()]
     scaling = (
@@ -148,168 +116,10 @@ def _data_section(card: dict[str, Any], bundle: DataBundle) -> str:
         if meta["kind"] == "text"
         else "standardised with statistics of the training split only"
     )
-    text = (
+    return (
         f"<h2>Data</h2><p>{meta['kind']} inputs of shape {tuple(meta['input_shape'])}; "
         f"{scaling}.</p>" + table(["split", "samples"], rows)
     )
-    if card["task"] == "classification":
-        counts = [
-            torch.bincount(y, minlength=len(meta["label_names"])).tolist()
-            for y in (bundle.y_train, bundle.y_val, bundle.y_test)
-        ]
-        balance = [[name, *(c[i] for c in counts)] for i, name in enumerate(meta["label_names"])]
-        text += "<h3>Class balance</h3>" + table(["class", "train", "val", "test"], balance)
-    return text
-
-
-def _generation_section(model, bundle: DataBundle) -> str:
-    """A continuation of the first test window's opening, sampled at temperature 0.8."""
-    vocab = bundle.meta.vocab
-    prompt = bundle.x_test[0, :40]
-    generated = model.generate(
-        prompt, 300, temperature=0.8, top_k=20, generator=torch.Generator().manual_seed(0)
-    )
-    shown = "".join(vocab[i] for i in prompt) + "▌" + "".join(vocab[i] for i in generated)
-    return (
-        "<h2>Sample</h2><p>The first 40 characters of the test text (up to ▌), continued by "
-        "the model for 300 characters (temperature 0.8, top-k 20, seed 0).</p>"
-        f"<pre>{html.escape(shown)}</pre>"
-    )
-
-
-def _translation_section(model, bundle: DataBundle) -> str:
-    """Test sources, their targets and the model's decoding (with its beam), first wrong."""
-    from neuralab.data.text import decode
-
-    vocab, count = bundle.meta.vocab, 12
-    predicted = model.decode(bundle.x_test)
-    rows = [
-        [
-            decode(s, vocab),
-            decode(t, vocab),
-            decode(p, vocab),
-            "✓" if decode(t, vocab) == decode(p, vocab) else "✗",
-        ]
-        for s, t, p in zip(
-            bundle.x_test.tolist(), bundle.y_test.tolist(), predicted.tolist(), strict=True
-        )
-    ]
-    rows.sort(key=lambda row: row[3] == "✓")
-    return "<h2>Test translations</h2><p>Wrong ones first.</p>" + table(
-        ["source", "target", "decoded", ""], rows[:count]
-    )
-
-
-def _classification_section(card: dict[str, Any], bundle: DataBundle, output) -> str:
-    labels = tuple(card["data"]["label_names"])
-    matrix = np.asarray(card["confusion_matrix"])
-    true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
-    rows = []
-    for i, name in enumerate(labels):
-        precision = matrix[i, i] / predicted_counts[i] if predicted_counts[i] else 0.0
-        recall = matrix[i, i] / true_counts[i] if true_counts[i] else 0.0
-        rows.append([name, f"{precision:.3f}", f"{recall:.3f}", int(true_counts[i])])
-    text = "<h2>Test errors</h2>" + image(
-        confusion_figure(card["confusion_matrix"], labels), "confusion matrix"
-    )
-    text += "<h3>Per class</h3>" + table(["class", "precision", "recall", "support"], rows)
-    return (
-        text
-        + _calibration(card, bundle, output)
-        + _confident_mistakes(card, bundle, output, labels)
-    )
-
-
-def _calibration(card: dict[str, Any], bundle: DataBundle, output) -> str:
-    """The reliability diagram of the test split, before and after temperature scaling."""
-    curves = {"as trained": reliability(output, bundle.y_test)}
-    note = "Run <code>neuralab calibrate RUN_DIR</code> to fit temperature scaling on val."
-    if "calibration" in card:
-        temperature = card["calibration"]["temperature"]
-        curves[f"T = {temperature:.2f}"] = reliability(output / temperature, bundle.y_test)
-        note = f"Temperature T = {temperature:.3f}, fitted on the validation split."
-    return (
-        "<h3>Calibration (test split)</h3>"
-        + image(reliability_figure(curves), "reliability diagram")
-        + f"<p class='muted'>{note}</p>"
-    )
-
-
-def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
-    probabilities = output.softmax(dim=1)
-    confidence, predicted = probabilities.max(dim=1)
-    wrong = (predicted != bundle.y_test).nonzero().flatten()
-    if len(wrong) == 0:
-        return "<p>No test sample is misclassified.</p>"
-    order = wrong[confidence[wrong].argsort(descending=True)][:NUM_WRONG]
-    captions = [
-        f"#{i}: true {labels[bundle.y_test[i]]}, said {labels[predicted[i]]} ({confidence[i]:.0%})"
-        for i in order.tolist()
-    ]
-    heading = "<h3>Most confidently wrong test samples</h3>"
-    meta = card["data"]
-    raw = bundle.x_test[order].numpy() * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
-    if meta["kind"] == "tabular":
-        names = _feature_names(meta)
-        rows = [[c, *(f"{v:.3g}" for v in r)] for c, r in zip(captions, raw, strict=True)]
-        return heading + table(["sample", *names], rows)
-    return heading + image(samples_figure(raw, captions, meta["kind"]), "mistakes")
-
-
-def _feature_names(meta: dict[str, Any]) -> list[str]:
-    if not meta["features"]:
-        return [f"x{i}" for i in range(meta["input_shape"][0])]
-    names = []
-    for feature in meta["features"]:
-        if feature["kind"] == "numeric":
-            names.append(feature["name"])
-        else:
-            names += [f"{feature['name']}={c}" for c in feature["categories"]]
-    return names
-
-
-def _regression_section(card, bundle: DataBundle, output) -> str:
-    meta = bundle.meta
-    errors = (meta.unscale_targets(output) - meta.unscale_targets(bundle.y_test)).abs().mean(1)
-    worst = errors.argsort(descending=True)[:NUM_WRONG]
-    rows = [[f"#{i}", f"{errors[i]:.4g}"] for i in worst.tolist()]
-    return "<h2>Largest test errors</h2>" + table(["sample", "mean absolute error"], rows)
-
-
-def _reconstruction_section(run_dir: Path, card, model, bundle: DataBundle, output) -> str:
-    """The latent map (2-D codes, coloured by the dataset's labels) and, for images, a few
-    test originals above their reconstructions. The map is also saved as `latent.png`."""
-    text = "<h2>Latent map</h2>"
-    if card["model"]["latent_size"] == 2:
-        with torch.no_grad():
-            model.eval()
-            latent = model.encode(bundle.x_test).numpy()
-        labels = bundle.labels_test
-        if card["data"]["task"] != "classification" or labels is None:
-            labels = None  # regression targets or no labels: no colouring
-        png = latent_figure(
-            latent, None if labels is None else labels.numpy(), tuple(card["data"]["label_names"])
-        )
-        (run_dir / LATENT).write_bytes(png)
-        text += image(png, "latent map")
-    else:
-        text += f"<p>Drawn for latent_size 2; this model has {card['model']['latent_size']}.</p>"
-    meta = card["data"]
-    if meta["kind"] == "image":
-        shown = slice(0, NUM_RECONSTRUCTIONS)
-        pairs = torch.cat([bundle.x_test[shown], output[shown]]).numpy()
-        raw = pairs * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
-        count = len(raw) // 2
-        captions = [f"original #{i}" for i in range(count)] + [
-            f"reconstruction #{i}" for i in range(count)
-        ]
-        text += "<h3>Test originals and reconstructions</h3>"
-        text += image(samples_figure(raw, captions, "image"), "reconstructions")
-    if card["model"].get("variational"):
-        samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
-        text += "<h3>Decoded draws from the prior N(0, I)</h3>"
-        text += image(sample_grid(samples, meta["kind"]), "samples from the prior")
-    return text
 
 
 def _privacy_section(privacy: dict[str, Any]) -> str:
@@ -325,15 +135,6 @@ def _privacy_section(privacy: dict[str, Any]) -> str:
         "<h2>Privacy</h2><p>Trained with DP-SGD (Opacus): the training split is protected at "
         "this (epsilon, delta); the validation split, used to pick epochs, is not.</p>"
         + table(["", ""], rows)
-    )
-
-
-def _adversarial_section(model, bundle: DataBundle) -> str:
-    samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
-    return (
-        "<h2>Generated samples</h2><p>From the final generator, noise seed "
-        f"{GRID_SEED} (as in <code>samples.png</code>; <code>neuralab generate</code> "
-        "draws more).</p>" + image(sample_grid(samples, bundle.meta.kind), "generated samples")
     )
 
 

@@ -36,7 +36,7 @@ def transfer_tables(transfer: dict[str, Any]) -> list[Table]:
 def heads_table(card: dict[str, Any]) -> Table:
     """One row per head: its task, loss weight and test metrics."""
     test, rows = card["metrics"]["test"], []
-    for head in card["tasks"]:
+    for head in card["task_settings"]["heads"]:
         prefix = f"{head['name']}_"
         scores = ", ".join(
             f"{key.removeprefix(prefix)} {value:.4f}"

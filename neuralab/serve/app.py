@@ -118,7 +118,7 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
         # Parsed by pydantic-core's JSON reader in one pass, not json.loads + validation.
         payload = _parse(PredictRequest, await request.body())
         model = store.model(name)
-        x = to_inputs(payload.inputs, model.meta)
+        x = to_inputs(payload.inputs, model.meta, text=model.task.takes_text)
         prediction: Prediction
         if isinstance(x, list):  # seq2seq sources: decoded one by one, never padded
             prediction = await asyncio.to_thread(model.predict, x)
@@ -163,13 +163,13 @@ def generates(model: Runtime) -> bool:
     """Language models write text; GANs and variational autoencoders draw samples."""
     if not isinstance(model, Predictor):
         return False
-    return model.card["task"] == "language_model" or isinstance(model.model, Generative)
+    return model.task.writes_text or isinstance(model.model, Generative)
 
 
 def _generate(model: Predictor, request: GenerateRequest) -> list:
     """`num_samples` texts from a language model (the i-th seeded `seed + i`), or
     `num_samples` samples in the data's raw units from a GAN or variational autoencoder."""
-    if model.card["task"] == "language_model":
+    if model.task.writes_text:
         return [
             model.generate_text(
                 request.prompt,

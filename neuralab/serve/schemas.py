@@ -48,11 +48,11 @@ class GenerateRequest(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
 
 
-def to_inputs(inputs: list[Sample], meta: DataMeta) -> np.ndarray | list[str]:
-    """Validated samples: source strings for seq2seq, else a float32 array of shape
-    (N, *input_shape), unscaled."""
+def to_inputs(inputs: list[Sample], meta: DataMeta, *, text: bool) -> np.ndarray | list[str]:
+    """Validated samples: source strings for a model that reads `text` (seq2seq), else a
+    float32 array of shape (N, *input_shape), unscaled."""
     texts = [isinstance(sample, str) for sample in inputs]
-    if meta.task == "seq2seq":
+    if text:
         if not all(texts):
             raise NeuralabError(f"inputs[{texts.index(False)}]", "is not a string", "send text")
         return [str(sample) for sample in inputs]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 from neuralab.runs import CARD, Prediction, Predictor
+from neuralab.tasks import Task
 
 
 class UnknownName(NeuralabError):
@@ -25,6 +26,7 @@ class Runtime(Protocol):
     """What the server needs from a loaded model: a prediction for raw inputs."""
 
     meta: DataMeta
+    task: Task
 
     def predict(self, x) -> Prediction: ...
 

@@ -27,6 +27,7 @@ from neuralab.train.distributed import current
 
 if TYPE_CHECKING:
     from neuralab.config import Experiment
+    from neuralab.family import Family
 
 
 # Each step's batch is empty with probability (1 - q)^N; the sample rate q is 1 / ceil(N / B),
@@ -103,7 +104,7 @@ def experiment_problems(experiment: Experiment) -> list[Problem]:
     return problems
 
 
-def check_model(model: nn.Module, family: str) -> None:
+def check_model(model: nn.Module, spec: Family) -> None:
     """Refuse, before training, every layer DP-SGD cannot train, naming it and the fix."""
     from opacus.utils.module_utils import trainable_modules
     from opacus.validators import ModuleValidator
@@ -111,7 +112,7 @@ def check_model(model: nn.Module, family: str) -> None:
     if hasattr(model, "train_step"):  # e.g. a GAN: its own optimizers would skip the noise
         raise NeuralabError(
             "privacy",
-            f"'{family}' trains with its own step, which DP-SGD cannot wrap",
+            f"'{spec.family}' trains with its own step, which DP-SGD cannot wrap",
             "use mlp, cnn (batch_norm: false) or a plain autoencoder",
         )
     refused: dict[type[nn.Module], list[str]] = {}
@@ -125,19 +126,18 @@ def check_model(model: nn.Module, family: str) -> None:
         more = f" and {len(names) - 3} more" if len(names) > 3 else ""
         layers = "layer" if len(names) == 1 else "layers"
         what = f"{layers} {shown}{more} ({kind.__name__}) cannot be trained with DP-SGD"
-        problems.append(Problem("privacy", what, _fix(kind, family)))
+        problems.append(Problem("privacy", what, _fix(kind, spec)))
     if problems:
         raise NeuralabError.many(problems)
 
 
-def _fix(kind: type[nn.Module], family: str) -> str:
+def _fix(kind: type[nn.Module], spec: Family) -> str:
     if issubclass(kind, nn.modules.batchnorm._BatchNorm):
         # one sample's output (and gradient) depends on the others: no per-sample clipping
-        fix = {
-            "mlp": "set model.batch_norm: false",
-            "cnn": "set model.batch_norm: false",
-            "autoencoder": "set model.kind: dense",
-        }.get(family, f"{family} has no group-norm option yet; use cnn with batch_norm: false")
+        fix = (
+            spec.without_batch_norm
+            or f"{spec.family} has no group-norm option yet; use cnn with batch_norm: false"
+        )
         return f"batch norm mixes the samples of a batch; DP-SGD needs group norm or none: {fix}"
     return f"Opacus needs its own version of {kind.__name__}; use mlp or cnn (batch_norm: false)"
 

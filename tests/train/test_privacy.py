@@ -12,6 +12,7 @@ import torch
 import neuralab
 from neuralab.api import resume
 from neuralab.data import DataConfig, load_data
+from neuralab.models import GANConfig
 from neuralab.tasks import Classification
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
 from neuralab.train.loop import fit, train_step
@@ -112,7 +113,7 @@ def test_a_family_with_its_own_training_step_is_refused():
         def train_step(self, x, y, optimizer): ...
 
     with pytest.raises(neuralab.NeuralabError, match="'gan' trains with its own step"):
-        check_model(TwoPlayers(2, 2), "gan")
+        check_model(TwoPlayers(2, 2), GANConfig())
 
 
 def test_an_empty_poisson_batch_takes_a_noise_only_step_with_a_finite_loss():
