@@ -25,13 +25,14 @@ from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
-from neuralab.data import DataBundle, load_data
+from neuralab.data import DataBundle, SplitIndices, load_data
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
 from neuralab.multitask import TasksConfig, describe_heads, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
+from neuralab.run_data import SOURCE, load_run_data, save_split, source_record
 from neuralab.runs import (
     CARD,
     CHECKPOINTS,
@@ -184,12 +185,15 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
     return partials[0]
 
 
-def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
-    """The data, task and early stopping an experiment trains with; raises every input error."""
+def prepare(
+    experiment: Experiment, *, split: SplitIndices | None = None
+) -> tuple[DataBundle, Task, EarlyStopping | None]:
+    """The data, task and early stopping an experiment trains with; raises every input error.
+    With `split` (a run folder's), the data is split as stored instead of split again."""
     torch.manual_seed(experiment.seed)
     if experiment.tasks is not None:
-        return _prepare_multitask(experiment, experiment.tasks)
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+        return _prepare_multitask(experiment, experiment.tasks, split)
+    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed, split=split)
     _check_family_reads_data(experiment, bundle.meta.task)
     reconstruction = isinstance(experiment.model, AutoEncoderConfig)
     if reconstruction:  # the target is the input; the labels stay for the report
@@ -217,7 +221,7 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
 
 
 def _prepare_multitask(
-    experiment: Experiment, tasks: TasksConfig
+    experiment: Experiment, tasks: TasksConfig, split: SplitIndices | None
 ) -> tuple[DataBundle, Task, EarlyStopping | None]:
     """One shared body, a head per entry of `tasks:`; networks only."""
     family = experiment.model.family
@@ -228,7 +232,7 @@ def _prepare_multitask(
     if experiment.task is not None or experiment.train.loss != "auto":
         key = "task" if experiment.task is not None else "train.loss"
         raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
-    bundle, task = load_multitask(experiment.data, tasks, seed=experiment.seed)
+    bundle, task = load_multitask(experiment.data, tasks, seed=experiment.seed, split=split)
     return bundle, task, _early_stopping(experiment.train.early_stopping, task)
 
 
@@ -307,7 +311,7 @@ def _train_into(
     shard: Shard = SINGLE,
     write_report: bool = True,
 ) -> dict[str, Any]:
-    """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
+    """Fit, then write weights, split, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
     model: torch.nn.Module | Baseline
     if isinstance(experiment.model, BASELINES):
@@ -335,7 +339,9 @@ def _train_into(
             best_epoch=record.best_epoch,
         )
     card = _card(experiment, model, task, bundle, record)
+    card[SOURCE] = source_record(experiment.data.dataset, run_dir, bundle.split)
     save_model(run_dir, model)
+    save_split(run_dir, bundle.split)
     save_json(run_dir / CARD, card)
     if write_report:
         config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
@@ -564,8 +570,7 @@ def report(run_dir: str | Path, *, explain: bool = False) -> Path:
     add attributions for a few test samples and permutation importance (slower: Captum)."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    experiment = load_config(run_dir / CONFIG)
-    bundle, task, _ = prepare(experiment)
+    bundle, task = load_run_data(run_dir)
     predictor = Predictor.load(run_dir)
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     extra = ""
@@ -581,19 +586,15 @@ def importance(run_dir: str | Path, out: str | Path = "runs") -> Path:
     folder holding `importance.json` and `importance.png`."""
     from neuralab.importance import write_importance
 
-    run_dir = Path(run_dir)
-    read_card(run_dir)  # a clear error if this is not a run directory
-    bundle, task, _ = prepare(load_config(run_dir / CONFIG))
+    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
     return write_importance(Predictor.load(run_dir), bundle, task, Path(out))
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
-    """Test-split metrics of a saved run, recomputed from its config and weights."""
-    run_dir = Path(run_dir)
-    read_card(run_dir)  # a clear error if this is not a run directory
-    experiment = load_config(run_dir / CONFIG)
+    """Test-split metrics of a saved run, recomputed from its folder: its own split of its
+    (unchanged) source data, and its weights."""
+    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
     predictor = Predictor.load(run_dir)
-    bundle, task, _ = prepare(experiment)
     output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
     return score(task, output, bundle.y_test)
 
@@ -607,8 +608,7 @@ def calibrate(run_dir: str | Path) -> dict[str, float]:
         raise NeuralabError(
             str(run_dir), f"calibration is for classifiers; this run is {card['task']}"
         )
-    experiment = load_config(run_dir / CONFIG)
-    bundle, _, _ = prepare(experiment)
+    bundle, _ = load_run_data(run_dir)
     model = Predictor.load(run_dir).model
     val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
     temperature = fit_temperature(val, bundle.y_val)

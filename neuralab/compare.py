@@ -25,7 +25,7 @@ from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 from torch.nn import functional as F
 
-from neuralab.api import Run, prepare, train
+from neuralab.api import Run, train
 from neuralab.baselines import BASELINES
 from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.cross_validation import with_fold
@@ -36,6 +36,7 @@ from neuralab.models import FAMILIES
 from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.report.overlay import plot_overlaid_curves
+from neuralab.run_data import load_run_data
 from neuralab.runs import NewRunDir, Predictor, read_metrics
 from neuralab.tasks import lower_is_better
 from neuralab.train import Callback, predict_outputs
@@ -347,7 +348,7 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
             if binary
             else "Wilcoxon signed-rank test on per-sample errors"
         )
-        errors = _per_sample_errors(experiment, runs, task)
+        errors = _per_sample_errors(runs, task)
         rows = [
             _with_p(row, _per_sample_test(errors[leader.model], errors[row.model], binary))
             for row in rows
@@ -375,12 +376,13 @@ def _paired_t(leader: list[float], other: list[float]) -> float:
     return float(stats.ttest_rel(leader, other).pvalue)
 
 
-def _per_sample_errors(experiment, runs, task: str) -> dict:
+def _per_sample_errors(runs, task: str) -> dict:
     """Per test sample: wrong or not (classification, seq2seq exact match), absolute error
-    (regression), squared reconstruction error, or a window's cross-entropy (language)."""
-    bundle, _, _ = prepare(experiment)
+    (regression), squared reconstruction error, or a window's cross-entropy (language).
+    Each run's own test split, as its folder stored it (one seed: the same for all)."""
     errors = {}
     for family, family_runs in runs.items():
+        bundle, _ = load_run_data(family_runs[0].path)
         output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
         y = bundle.y_test
         if task == "classification":
