@@ -181,3 +181,19 @@ def test_multitask_runs_store_their_split_and_rebuild_from_it(tmp_path):
     assert np.array_equal(read_split(run.path).test, bundle.split.test)
     rebuilt, _ = load_run_data(run.path)
     assert torch.equal(rebuilt.y_test, bundle.y_test)
+
+
+def test_a_text_file_is_fingerprinted_too(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("to be or not to be, that is the question. " * 30)
+    (tmp_path / "lm.yaml").write_text(
+        "data: {dataset: {name: text, path: corpus.txt, window: 32}}\n"
+        "model: {family: charlm, body: gru, hidden_size: 8, num_layers: 1}\n"
+        "train: {epochs: 1, batch_size: 8}\n"
+    )
+    run = api.train(tmp_path / "lm.yaml", out=tmp_path / "runs", write_report=False)
+    assert api.evaluate_run(run.path) == pytest.approx(run.test_metrics, rel=1e-6)
+    corpus.write_text(corpus.read_text().replace("question", "answer"))
+    with pytest.raises(NeuralabError, match="changed since this run was trained") as caught:
+        api.evaluate_run(run.path)
+    assert caught.value.problems[0].where == str(corpus.resolve())
