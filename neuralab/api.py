@@ -24,13 +24,14 @@ from neuralab import __version__
 from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
-from neuralab.data import DataBundle, load_data
+from neuralab.data import DataBundle, SplitIndices, load_data
 from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import GANConfig, data_problem
 from neuralab.multitask import TasksConfig, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
+from neuralab.run_data import SOURCE, load_run_data, save_split, source_record
 from neuralab.runs import (
     CARD,
     CHECKPOINTS,
@@ -182,13 +183,16 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
     return partials[0]
 
 
-def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | None]:
-    """The data, task and early stopping an experiment trains with; raises every input error."""
+def prepare(
+    experiment: Experiment, *, split: SplitIndices | None = None
+) -> tuple[DataBundle, Task, EarlyStopping | None]:
+    """The data, task and early stopping an experiment trains with; raises every input error.
+    With `split` (a run folder's), the data is split as stored instead of split again."""
     spec = experiment.model
     if experiment.tasks is not None:
-        bundle, task = _prepare_multitask(experiment, experiment.tasks)
+        bundle, task = _prepare_multitask(experiment, experiment.tasks, split)
     else:
-        bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+        bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed, split=split)
         problem = data_problem(spec, bundle.meta, experiment.data.dataset.name)
         problems = [problem] if problem else []
         if problems or spec.problems(experiment):
@@ -206,7 +210,9 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
     return bundle, task, stopper
 
 
-def _prepare_multitask(experiment: Experiment, tasks: TasksConfig) -> tuple[DataBundle, Task]:
+def _prepare_multitask(
+    experiment: Experiment, tasks: TasksConfig, split: SplitIndices | None
+) -> tuple[DataBundle, Task]:
     """One shared body, a head per entry of `tasks:`; networks only."""
     spec = experiment.model
     if "several_targets" not in spec.data_tasks:
@@ -214,7 +220,7 @@ def _prepare_multitask(experiment: Experiment, tasks: TasksConfig) -> tuple[Data
     if experiment.task is not None or experiment.train.loss != "auto":
         key = "task" if experiment.task is not None else "train.loss"
         raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
-    return load_multitask(experiment.data, tasks, seed=experiment.seed)
+    return load_multitask(experiment.data, tasks, seed=experiment.seed, split=split)
 
 
 def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
@@ -241,7 +247,7 @@ def _train_into(
     shard: Shard = SINGLE,
     write_report: bool = True,
 ) -> dict[str, Any]:
-    """Fit, then write weights, card, metrics, curves and report into `run_dir`."""
+    """Fit, then write weights, split, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
     model: torch.nn.Module | Baseline
     if isinstance(experiment.model, BaselineSpec):
@@ -269,7 +275,9 @@ def _train_into(
             best_epoch=record.best_epoch,
         )
     card = _card(experiment, model, task, bundle, record)
+    card[SOURCE] = source_record(experiment.data.dataset, run_dir, bundle.split)
     save_model(run_dir, model)
+    save_split(run_dir, bundle.split)
     save_json(run_dir / CARD, card)
     if write_report:
         config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
@@ -494,8 +502,7 @@ def report(run_dir: str | Path, *, explain: bool = False) -> Path:
     add attributions for a few test samples and permutation importance (slower: Captum)."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    experiment = load_config(run_dir / CONFIG)
-    bundle, task, _ = prepare(experiment)
+    bundle, task = load_run_data(run_dir)
     predictor = Predictor.load(run_dir)
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     extra = ""
@@ -511,19 +518,15 @@ def importance(run_dir: str | Path, out: str | Path = "runs") -> Path:
     folder holding `importance.json` and `importance.png`."""
     from neuralab.importance import write_importance
 
-    run_dir = Path(run_dir)
-    read_card(run_dir)  # a clear error if this is not a run directory
-    bundle, task, _ = prepare(load_config(run_dir / CONFIG))
+    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
     return write_importance(Predictor.load(run_dir), bundle, task, Path(out))
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
-    """Test-split metrics of a saved run, recomputed from its config and weights."""
-    run_dir = Path(run_dir)
-    read_card(run_dir)  # a clear error if this is not a run directory
-    experiment = load_config(run_dir / CONFIG)
+    """Test-split metrics of a saved run, recomputed from its folder: its own split of its
+    (unchanged) source data, and its weights."""
+    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
     predictor = Predictor.load(run_dir)
-    bundle, task, _ = prepare(experiment)
     output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
     return score(task, output, bundle.y_test)
 
@@ -538,8 +541,7 @@ def calibrate(run_dir: str | Path) -> dict[str, float]:
         raise NeuralabError(
             str(run_dir), f"calibration is for classifiers; this run is {task.name}"
         )
-    experiment = load_config(run_dir / CONFIG)
-    bundle, _, _ = prepare(experiment)
+    bundle, _ = load_run_data(run_dir)
     model = Predictor.load(run_dir).model
     val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
     temperature = fit_temperature(val, bundle.y_val)

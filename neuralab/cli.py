@@ -330,7 +330,7 @@ def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Recompute a run's test-split metrics from its config and weights."""
+    """Recompute a run's test-split metrics from its folder: its split, its data, its weights."""
     metrics = api.evaluate_run(run_dir)
     if as_json:
         print(json.dumps(metrics, indent=2))

@@ -24,7 +24,7 @@ import torch
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from neuralab.api import Run, prepare, train
+from neuralab.api import Run, train
 from neuralab.baselines import BaselineSpec
 from neuralab.config import Experiment, ModelConfig, load_config
 from neuralab.cross_validation import with_fold
@@ -34,6 +34,7 @@ from neuralab.models import EVERY_FAMILY, data_problem
 from neuralab.report import write_comparison_report
 from neuralab.report.comparison import plot_comparison
 from neuralab.report.overlay import plot_overlaid_curves
+from neuralab.run_data import load_run_data
 from neuralab.runs import NewRunDir, Predictor, read_metrics
 from neuralab.tasks import Task, lower_is_better, task_from_card
 from neuralab.train import Callback, predict_outputs
@@ -347,7 +348,7 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
             if binary
             else "Wilcoxon signed-rank test on per-sample errors"
         )
-        errors = _per_sample_errors(experiment, runs, task)
+        errors = _per_sample_errors(runs, task)
         rows = [
             _with_p(row, _per_sample_test(errors[leader.model], errors[row.model], binary))
             for row in rows
@@ -375,11 +376,12 @@ def _paired_t(leader: list[float], other: list[float]) -> float:
     return float(stats.ttest_rel(leader, other).pvalue)
 
 
-def _per_sample_errors(experiment: Experiment, runs, task: Task) -> dict:
-    """Each model's error on every test sample, as its task measures it."""
-    bundle, _, _ = prepare(experiment)
+def _per_sample_errors(runs, task: Task) -> dict:
+    """Each model's error on every test sample, as its task measures it, on each run's own
+    test split as its folder stored it (one seed: the same for all)."""
     errors = {}
     for family, family_runs in runs.items():
+        bundle, _ = load_run_data(family_runs[0].path)
         output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
         errors[family] = task.per_sample_errors(output, bundle.y_test).numpy()
     return errors

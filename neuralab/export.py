@@ -26,11 +26,11 @@ from pydantic import TypeAdapter
 from torch import nn
 
 from neuralab.baselines import Baseline
-from neuralab.config import load_config
-from neuralab.data import DataMeta, load_data
+from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 from neuralab.models import ModelConfig
-from neuralab.runs import CONFIG, Predictor, read_card
+from neuralab.run_data import load_run_data
+from neuralab.runs import Predictor, read_card
 from neuralab.train.loop import predict_outputs
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -61,7 +61,7 @@ def export(run_dir: str | Path, target: ExportFormat) -> Exported:
         )
     _refuse_unfaithful(predictor.card, target)
     model = predictor.model.eval()
-    x_test = load_data(load_config(run_dir / CONFIG).data, task=None, seed=0).x_test
+    x_test = load_run_data(run_dir)[0].x_test
     final = run_dir / FILES[target]
     partial = final.with_name(f".{final.name}.partial")
     try:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from pydantic import Field, StringConstraints
 
-from neuralab.data import DataBundle, DataConfig, RawData, select_classes
+from neuralab.data import DataBundle, DataConfig, RawData, SplitIndices, select_classes
 from neuralab.data.bundle import make_bundle
 from neuralab.data.files import CSVConfig, encode_features, encode_target, infer_feature, read_csv
 from neuralab.errors import NeuralabError
@@ -54,9 +54,10 @@ class Target:
 
 
 def load_multitask(
-    data: DataConfig, tasks: TasksConfig, *, seed: int
+    data: DataConfig, tasks: TasksConfig, *, seed: int, split: SplitIndices | None = None
 ) -> tuple[DataBundle, MultiTask]:
-    """The bundle (targets: one column per task) and the task that scores every head."""
+    """The bundle (targets: one column per task) and the task that scores every head;
+    with `split` (a run's stored split), the samples go where it says."""
     if data.labels_per_class is not None:
         raise NeuralabError("data.labels_per_class", "not supported together with tasks:")
     raw, targets = _read(data, tasks, seed)
@@ -65,9 +66,15 @@ def load_multitask(
     if raw.y_test is not None:  # a published test split: builtin targets carry test values
         y_test = np.stack([np.asarray(t.test_values) for t in targets], axis=1).astype(np.float32)
     raw = dataclasses.replace(raw, y=y, y_test=y_test, task="several_targets", label_names=())
-    split = data.split
+    fractions = data.split
     bundle = make_bundle(
-        raw, dataset=data.dataset.name, val=split.val, test=split.test, stratify=False, seed=seed
+        raw,
+        dataset=data.dataset.name,
+        val=fractions.val,
+        test=fractions.test,
+        stratify=False,
+        seed=seed,
+        split=split,
     )
     return _finish(bundle, tasks, targets)
 

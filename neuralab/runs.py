@@ -3,6 +3,7 @@
 ```
 runs/<name>-<yyyymmdd-hhmmss>/
   config.yaml  card.json  metrics.jsonl
+  split.safetensors                 which samples went to train/val/test (run_data.py)
   model.safetensors  curves.png     deep models (weights, learning curves)
   model.skops                       classical baselines (no pickle)
 ```

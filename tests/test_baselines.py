@@ -39,6 +39,7 @@ def test_classifier_beats_chance_and_reloads_to_the_same_predictions(tmp_path, f
         "metrics.jsonl",
         "model.skops",
         "report.html",
+        "split.safetensors",
     ]
     images = load_digits().images[:20]
     prediction = neuralab.load(run.path).predict(images)

@@ -43,6 +43,7 @@ def test_train_writes_the_run_directory_and_prints_its_path(trained, tmp_path, r
         "metrics.jsonl",
         "model.safetensors",
         "report.html",
+        "split.safetensors",
     ]
     assert trained.name.startswith("tiny-")
     card = json.loads((trained / "card.json").read_text())

@@ -24,6 +24,7 @@ from neuralab.data.bundle import (
     DataMeta,
     Feature,
     RawData,
+    SplitIndices,
     TargetKind,
     make_bundle,
     select_classes,
@@ -67,6 +68,7 @@ __all__ = [
     "DatasetConfig",
     "Feature",
     "RawData",
+    "SplitIndices",
     "TargetKind",
     "describe_datasets",
     "load_data",
@@ -148,13 +150,16 @@ class DataConfig(Strict):
         return value
 
 
-def load_data(data: DataConfig, *, task: TargetKind | None, seed: int) -> DataBundle:
+def load_data(
+    data: DataConfig, *, task: TargetKind | None, seed: int, split: SplitIndices | None = None
+) -> DataBundle:
     """Read or generate the samples, split them and standardise them.
 
     Args:
         data: The experiment's `data:` section.
         task: The task the experiment states, or None to take the one the data implies.
         seed: Seeds generated data and the split.
+        split: A run's stored split, used instead of splitting again.
     """
     source = data.dataset
     raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
@@ -170,14 +175,15 @@ def load_data(data: DataConfig, *, task: TargetKind | None, seed: int) -> DataBu
             f"'{task}' does not fit dataset '{source.name}', which is {raw.task}",
             f"use task: {raw.task}, or leave it out",
         )
-    split = data.split
+    fractions = data.split
     return make_bundle(
         raw,
         dataset=source.name,
-        val=split.val,
-        test=split.test,
-        stratify=split.stratify,
+        val=fractions.val,
+        test=fractions.test,
+        stratify=fractions.stratify,
         seed=seed,
-        folds=(split.folds, split.fold) if split.folds else None,
+        folds=(fractions.folds, fractions.fold) if fractions.folds else None,
         labels_per_class=data.labels_per_class,
+        split=split,
     )

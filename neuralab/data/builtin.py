@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import random
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -21,6 +22,10 @@ class DigitsConfig(Strict):
 
     name: Literal["digits"] = "digits"
 
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
+
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import load_digits
 
@@ -34,6 +39,10 @@ class MNIST1DConfig(Strict):
     """MNIST-1D (Greydanus 2020): 5,000 sequences of length 40, 10 classes, 4,000/1,000 split."""
 
     name: Literal["mnist1d"] = "mnist1d"
+
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
 
     def load(self, seed: int) -> RawData:
         x, y, x_test, y_test = _mnist1d()
@@ -78,6 +87,10 @@ class MoonsConfig(Strict):
     num_samples: int = Field(1000, ge=20)
     noise: float = Field(0.2, ge=0.0)
 
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
+
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import make_moons
 
@@ -95,6 +108,10 @@ class BlobsConfig(Strict):
     num_features: int = Field(2, ge=1)
     num_classes: int = Field(3, ge=2)
     cluster_std: float = Field(1.0, gt=0.0)
+
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
 
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import make_blobs
@@ -120,6 +137,10 @@ class SineConfig(Strict):
     window: int = Field(32, ge=2)
     horizon: int = Field(1, ge=1)
     noise: float = Field(0.05, ge=0.0)
+
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)
@@ -151,6 +172,10 @@ class AddingConfig(Strict):
     name: Literal["adding"] = "adding"
     num_samples: int = Field(2000, ge=20)
     length: int = Field(100, ge=2)
+
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)

@@ -3,12 +3,15 @@
 `RawData` is what a source (builtin set or file) produces; `make_bundle` splits it with a
 seeded, stratified split, fits standardisation on the training part only, and returns a
 `DataBundle`. `DataMeta` is everything a loader needs later to prepare new inputs the
-same way (it is written to `card.json`).
+same way (it is written to `card.json`). `SplitIndices` records which samples went where,
+so a run folder can rebuild exactly its own split later (it is written to
+`split.safetensors`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -114,11 +117,27 @@ class DataMeta:
 
 
 @dataclass(frozen=True)
+class SplitIndices:
+    """Which samples of a source went to train, val and test, and a fingerprint of them.
+
+    Indices count the source's samples (after any class selection) in order; a published
+    test split's samples count after all the others. `samples_sha256` hashes exactly those
+    samples, so a stored split is never applied to samples it was not made from.
+    """
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    samples_sha256: str
+
+
+@dataclass(frozen=True)
 class DataBundle:
     """Standardised tensors for train/val/test and the meta record that describes them.
 
-    `labels_test` keeps the dataset's own test targets when `y_*` were replaced by the
-    inputs (reconstruction), so the report can still colour samples by class.
+    `split` says which source samples each part holds. `labels_test` keeps the dataset's
+    own test targets when `y_*` were replaced by the inputs (reconstruction), so the report
+    can still colour samples by class.
     """
 
     x_train: torch.Tensor
@@ -128,6 +147,7 @@ class DataBundle:
     x_test: torch.Tensor
     y_test: torch.Tensor
     meta: DataMeta
+    split: SplitIndices
     labels_test: torch.Tensor | None = None
 
 
@@ -141,22 +161,28 @@ def make_bundle(
     seed: int,
     labels_per_class: int | None = None,
     folds: tuple[int, int] | None = None,
+    split: SplitIndices | None = None,
 ) -> DataBundle:
     """Split `raw` (seeded, stratified for classification) and standardise on train only.
 
     With `labels_per_class`, the training split keeps only that many samples of each class
     (seeded); validation and test stay whole, so a few-label run is measured as reliably
     as a full one. With `folds` = (K, k), the test split is fold k of a seeded K-fold
-    partition (stratified for classification).
+    partition (stratified for classification). With `split` (a run folder's own), the
+    samples go where it says instead of being split again.
     """
+    samples_sha256 = fingerprint_samples(raw)
+    if split is not None:
+        _check_split_fits(split, samples_sha256, dataset)
+        return _scaled_bundle(raw, dataset, split)
     if folds is not None:
         _check_folds_fit(raw, dataset)
     if raw.ordered:
-        return _chronological_bundle(raw, dataset=dataset, val=val, test=test)
+        parts = _chronological_split(len(raw.x), val=val, test=test)
+        return _scaled_bundle(raw, dataset, SplitIndices(*parts, samples_sha256))
     try:
-        return _shuffled_bundle(
+        parts = _shuffled_split(
             raw,
-            dataset=dataset,
             val=val,
             test=test,
             stratify=stratify,
@@ -170,40 +196,67 @@ def make_bundle(
             f"cannot split {len(raw.x)} samples: {error}",
             "use larger val/test fractions, more data, or stratify: false",
         ) from None
+    return _scaled_bundle(raw, dataset, SplitIndices(*parts, samples_sha256))
 
 
-def _shuffled_bundle(
+def fingerprint_samples(raw: RawData) -> str:
+    """sha256 of every sample of `raw`, inputs and targets, with their shapes and types."""
+    digest = hashlib.sha256()
+    for array in (raw.x, raw.y, raw.x_test, raw.y_test):
+        if array is not None:
+            contiguous = np.ascontiguousarray(array)
+            digest.update(f"{contiguous.dtype.str}{contiguous.shape};".encode())
+            digest.update(contiguous.data)
+    return digest.hexdigest()
+
+
+def _check_split_fits(split: SplitIndices, samples_sha256: str, dataset: str) -> None:
+    """A stored split indexes the samples it was made from; on others it means nothing."""
+    if split.samples_sha256 != samples_sha256:
+        raise NeuralabError(
+            f"data.dataset ({dataset})",
+            f"the samples differ from those the run was trained on (sha256 "
+            f"{samples_sha256[:12]}..., trained on {split.samples_sha256[:12]}...)",
+            "the source or the library versions that generate or read it changed; "
+            "train a new run on this data",
+        )
+
+
+Rows = tuple[np.ndarray, np.ndarray, np.ndarray]  # train, val and test sample indices
+
+
+def _shuffled_split(
     raw: RawData,
     *,
-    dataset: str,
     val: float,
     test: float,
     stratify: bool,
     seed: int,
     labels_per_class: int | None,
     folds: tuple[int, int] | None,
-) -> DataBundle:
+) -> Rows:
+    """(train, val, test) sample indices; splitting indices draws the same permutation as
+    splitting the arrays did, so runs split as before."""
     labels = raw.y if stratify and raw.task == "classification" else None
-    if raw.x_test is None and folds is None:
-        x_rest, x_test, y_rest, y_test = train_test_split(
-            raw.x, raw.y, test_size=test, random_state=seed, stratify=labels
-        )
-        labels = y_rest if labels is not None else None
-        val_of_rest = val / (1.0 - test)
-    elif folds is None:  # a published test split is kept as it is; val comes from training
-        x_rest, y_rest, x_test, y_test = raw.x, raw.y, raw.x_test, raw.y_test
-        val_of_rest = val
-    else:  # the test split is one fold (make_bundle refused data with a fixed test split)
-        x_rest, x_test, y_rest, y_test = _fold_split(raw, folds, seed, labels)
-        labels = y_rest if labels is not None else None
+    rows = np.arange(len(raw.x))
+    if folds is not None:  # the test split is one fold (make_bundle refused a fixed test split)
+        rest, test_rows = _fold_split(raw, folds, seed, labels)
         val_of_rest = val / (1.0 - 1.0 / folds[0])
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_of_rest, random_state=seed, stratify=labels
+    elif raw.x_test is not None:  # a published test split is kept; val comes from training
+        rest, test_rows = rows, len(raw.x) + np.arange(len(raw.x_test))
+        val_of_rest = val
+    else:
+        rest, test_rows = train_test_split(rows, test_size=test, random_state=seed, stratify=labels)
+        val_of_rest = val / (1.0 - test)
+    train_rows, val_rows = train_test_split(
+        rest,
+        test_size=val_of_rest,
+        random_state=seed,
+        stratify=labels[rest] if labels is not None else None,
     )
     if labels_per_class is not None:
-        keep = _few_per_class(y_train, labels_per_class, seed)
-        x_train, y_train = x_train[keep], y_train[keep]
-    return _scaled_bundle(raw, dataset, (x_train, y_train), (x_val, y_val), (x_test, y_test))
+        train_rows = train_rows[_few_per_class(raw.y[train_rows], labels_per_class, seed)]
+    return train_rows, val_rows, test_rows
 
 
 def _check_folds_fit(raw: RawData, dataset: str) -> None:
@@ -218,14 +271,14 @@ def _check_folds_fit(raw: RawData, dataset: str) -> None:
 
 def _fold_split(
     raw: RawData, folds: tuple[int, int], seed: int, labels: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(x_rest, x_test, y_rest, y_test) with fold k of a seeded K-fold partition as test."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """(rest, test) sample indices with fold k of a seeded K-fold partition as test."""
     count, k = folds
     splitter = (StratifiedKFold if labels is not None else KFold)(
         n_splits=count, shuffle=True, random_state=seed
     )
     rest, test = list(splitter.split(raw.x, labels))[k]
-    return raw.x[rest], raw.x[test], raw.y[rest], raw.y[test]
+    return rest, test
 
 
 def _few_per_class(y: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -263,33 +316,33 @@ def select_classes(raw: RawData, classes: tuple[str, ...]) -> RawData:
     )
 
 
-def _chronological_bundle(raw: RawData, *, dataset: str, val: float, test: float) -> DataBundle:
-    n = len(raw.x)
-    val_start, test_start = round(n * (1 - val - test)), round(n * (1 - test))
-    return _scaled_bundle(
-        raw,
-        dataset,
-        (raw.x[:val_start], raw.y[:val_start]),
-        (raw.x[val_start:test_start], raw.y[val_start:test_start]),
-        (raw.x[test_start:], raw.y[test_start:]),
-    )
+def _chronological_split(count: int, *, val: float, test: float) -> Rows:
+    val_start, test_start = round(count * (1 - val - test)), round(count * (1 - test))
+    rows = np.arange(count)
+    return rows[:val_start], rows[val_start:test_start], rows[test_start:]
 
 
-Split = tuple[np.ndarray, np.ndarray]
+def _all_samples(raw: RawData) -> tuple[np.ndarray, np.ndarray]:
+    """Every sample in index order: a published test split's after all the others."""
+    if raw.x_test is None or raw.y_test is None:
+        return raw.x, raw.y
+    return np.concatenate([raw.x, raw.x_test]), np.concatenate([raw.y, raw.y_test])
 
 
-def _scaled_bundle(raw: RawData, dataset: str, train: Split, val: Split, test: Split) -> DataBundle:
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = train, val, test
-    sizes = {"train": len(x_train), "val": len(x_val), "test": len(x_test)}
+def _scaled_bundle(raw: RawData, dataset: str, split: SplitIndices) -> DataBundle:
+    x, y = _all_samples(raw)
+    x_train, y_train = x[split.train], y[split.train]
+    sizes = {"train": len(split.train), "val": len(split.val), "test": len(split.test)}
     meta = _fit_meta(raw, dataset, x_train, y_train, sizes)
     return DataBundle(
         x_train=meta.scale_inputs(x_train),
         y_train=meta.scale_targets(y_train),
-        x_val=meta.scale_inputs(x_val),
-        y_val=meta.scale_targets(y_val),
-        x_test=meta.scale_inputs(x_test),
-        y_test=meta.scale_targets(y_test),
+        x_val=meta.scale_inputs(x[split.val]),
+        y_val=meta.scale_targets(y[split.val]),
+        x_test=meta.scale_inputs(x[split.test]),
+        y_test=meta.scale_targets(y[split.test]),
         meta=meta,
+        split=split,
     )
 
 

@@ -59,6 +59,10 @@ class CSVConfig(Strict):
     csv: Path
     target: str | None = None  # not needed when a `tasks:` section names the targets
 
+    def files(self) -> dict[str, Path]:
+        """The file this source reads, by its key in the `dataset:` section."""
+        return {"csv": self.csv}
+
     def load(self, seed: int, task: TargetKind | None = None) -> RawData:
         if self.target is None:
             raise NeuralabError(

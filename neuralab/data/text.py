@@ -70,6 +70,10 @@ class PydocConfig(Strict):
     window: int = Field(128, ge=2, description="Characters per training sequence.")
     max_chars: int | None = Field(200_000, ge=100, description="Use only the first N characters.")
 
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
+
     def load(self, seed: int) -> RawData:
         del seed  # the corpus is fixed
         from pydoc_data.topics import topics
@@ -85,6 +89,10 @@ class TextConfig(Strict):
     path: str
     window: int = Field(128, ge=2)
     max_chars: int | None = Field(None, ge=100)
+
+    def files(self) -> dict[str, Path]:
+        """The file this source reads, by its key in the `dataset:` section."""
+        return {"path": Path(self.path)}
 
     def load(self, seed: int) -> RawData:
         del seed
@@ -116,6 +124,10 @@ class ReverseConfig(Strict):
                 f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
             )
         return self
+
+    def files(self) -> dict[str, Path]:
+        """No files: a run checks these samples by their fingerprint alone."""
+        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)
