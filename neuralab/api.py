@@ -26,7 +26,7 @@ from neuralab.baselines import BASELINES, Baseline
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
-from neuralab.errors import NeuralabError, Problem, did_you_mean
+from neuralab.errors import NeuralabError, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
 from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
 from neuralab.multitask import TasksConfig, describe_heads, load_multitask
@@ -70,7 +70,6 @@ from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingW
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import (
     Checkpointing,
-    StepSettings,
     num_batches,
     predict_outputs,
     score,
@@ -78,6 +77,7 @@ from neuralab.train.loop import (
 from neuralab.train.optim import resolved_lr
 from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
 from neuralab.train.state import StopFlag, latest_checkpoint, stop_on_signals
+from neuralab.train.steps import StepSettings, setting_problems
 from neuralab.transfer import (
     Unfreeze,
     freeze,
@@ -200,8 +200,8 @@ def prepare(experiment: Experiment) -> tuple[DataBundle, Task, EarlyStopping | N
             y_test=bundle.x_test,
             labels_test=bundle.y_test,
         )
+    _reject_step_settings(experiment)
     if isinstance(experiment.model, GANConfig):
-        _reject_gan_settings(experiment)
         task: Task = Adversarial()
     else:
         task = make_task(bundle.meta, experiment.train.loss, reconstruction=reconstruction)
@@ -271,28 +271,11 @@ def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
     check_model(model, experiment.model.family)
 
 
-def _reject_gan_settings(experiment: Experiment) -> None:
-    """A GAN does its own two-player update: settings of the shared step do not reach it,
-    and its losses measure no quality worth stopping or selecting on."""
-    train, reg = experiment.train, experiment.regularization
-    ignored = {
-        "train.loss": train.loss != "auto",
-        "train.grad_clip": train.grad_clip is not None,
-        "train.early_stopping": train.early_stopping is not None,
-        # its own step runs outside the shared step's autocast and compiled forward
-        "train.precision": train.precision != 32,
-        "train.compile": train.compile,
-        "regularization.l1": reg.l1 > 0,
-        "regularization.l2": reg.l2 > 0,
-        "regularization.input_noise": reg.input_noise > 0,
-    }
-    problems = [
-        Problem(
-            key, "does not apply to family gan", "remove it; a GAN trains a fixed number of epochs"
-        )
-        for key, is_set in ignored.items()
-        if is_set
-    ]
+def _reject_step_settings(experiment: Experiment) -> None:
+    """Settings the family's training step cannot honour, each named with the reason."""
+    if isinstance(experiment.model, BASELINES):
+        return
+    problems = setting_problems(experiment.model.step(), experiment)
     if problems:
         raise NeuralabError.many(problems)
 
@@ -403,6 +386,7 @@ def _fit_deep(
             epochs=epochs,
             batch_size=batch_size,
             seed=experiment.seed,
+            step=experiment.model.step(),
             settings=StepSettings.of(experiment),
             callbacks=observers,
             checkpointing=_checkpointing(experiment, run_dir, shard, stop),

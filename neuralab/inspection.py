@@ -26,7 +26,8 @@ from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
-from neuralab.train.loop import num_batches, training_loss
+from neuralab.train.loop import num_batches
+from neuralab.train.steps import training_loss
 
 # What an all-zero output means for each task (zero logits are a uniform guess; a zero
 # standardised value is the training mean), so its loss is a yardstick for the first batch's.

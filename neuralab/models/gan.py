@@ -18,7 +18,7 @@ from torch import nn
 
 from neuralab.models.blocks import Init, halvable_shape, init_weights, upsample_block
 from neuralab.models.network import NetworkConfig
-from neuralab.tasks import discriminator_loss, generator_loss
+from neuralab.train.steps import Adversarial, Step
 
 # Validation and test score the generator on the same noise every epoch, so their
 # numbers compare across epochs.
@@ -38,7 +38,7 @@ class MinibatchStd(nn.Module):
 
 class GAN(nn.Module):
     """A generator of samples shaped like the input, and a discriminator that tells them
-    from real ones, trained against each other by `train_step`.
+    from real ones, trained against each other by the `Adversarial` step.
 
     `forward(x)` gives, per sample, the discriminator's logits for `x` and for one
     generated sample (from fixed noise when evaluating), shape (N, 2).
@@ -126,32 +126,6 @@ class GAN(nn.Module):
         fake = self.sample(len(x), generator=generator)
         return torch.cat([self.discriminator(x), self.discriminator(fake)], dim=1)
 
-    def train_step(
-        self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One discriminator step, then one generator step against the updated
-        discriminator, through the one optimizer over both players.
-
-        Returns the discriminator's (real, fake) logits from its step, (N, 2), and the
-        loss the `Adversarial` task computes from them.
-        """
-        del y  # labels play no part: the discriminator's targets are real/generated
-        fake = self.sample(len(x))
-        real_logit, fake_logit = self.discriminator(x), self.discriminator(fake.detach())
-        # fake is detached, so only the discriminator has gradients to step.
-        optimizer.zero_grad(set_to_none=True)
-        discriminator_loss(real_logit, fake_logit).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        generator_loss(self.discriminator(fake)).backward()
-        # PyTorch optimizers skip parameters whose grad is None: this step moves only G.
-        for parameter in self.discriminator.parameters():
-            parameter.grad = None
-        optimizer.step()
-        output = torch.cat([real_logit, fake_logit], dim=1).detach()
-        loss = discriminator_loss(output[:, 0], output[:, 1]) + generator_loss(output[:, 1])
-        return output, loss
-
 
 class GANConfig(NetworkConfig):
     """The `model:` section when `family: gan` (the task becomes adversarial)."""
@@ -163,6 +137,9 @@ class GANConfig(NetworkConfig):
     minibatch_std: bool = True
     init: Init = "normal"  # N(0, 0.02), as in DCGAN
     samples_every: PositiveInt | None = 5  # epochs between samples.png grids; null: end only
+
+    def step(self) -> Step:
+        return Adversarial()
 
     def build(self, *, input_shape: tuple[int, ...], num_outputs: int) -> GAN:
         # `num_outputs` (classes) is ignored: a GAN is trained without labels.

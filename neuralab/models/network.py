@@ -1,8 +1,10 @@
-"""Keys every network family shares: where its weights start and which of them stay fixed.
+"""Keys every network family shares: where its weights start and which of them stay fixed,
+and the training step it takes.
 
 Each family's config class derives from `NetworkConfig`, so `model.init_from`,
 `model.init_strict` and `model.freeze` read the same whatever the family. What they do is
-in `neuralab/transfer.py`.
+in `neuralab/transfer.py`. `step()` is the family's choice of training step
+(`neuralab/train/steps.py`): supervised unless the family says otherwise.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from neuralab.schema import Strict
+from neuralab.train.steps import SUPERVISED, Step
 
 
 class NetworkConfig(Strict):
@@ -22,3 +25,7 @@ class NetworkConfig(Strict):
     init_strict: bool = True
     # parameter names or prefixes (`features`, `features.0`) kept fixed while training
     freeze: tuple[str, ...] = Field(default=())
+
+    def step(self) -> Step:
+        """The training step `fit` takes on each batch (a GAN overrides it)."""
+        return SUPERVISED
