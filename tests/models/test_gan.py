@@ -252,6 +252,15 @@ def test_every_refused_setting_is_a_real_key_that_a_set_value_trips(key):
     assert [problem.where for problem in problems] == [key]
 
 
+def test_the_docs_name_every_refused_setting():
+    from pathlib import Path
+
+    models_doc = Path(__file__).parents[2] / "docs" / "models.md"
+    section = models_doc.read_text(encoding="utf-8").split("## family: gan")[1].split("## ")[0]
+    for key in steps.Adversarial.refused_settings:
+        assert f"`{key}`" in section, key
+
+
 def test_a_gan_trains_with_grad_clip_and_bf16(tmp_path):
     """Settings the GAN's own update used to skip now reach it, and it still learns."""
     spec = {
