@@ -86,7 +86,7 @@ def test_generator_step_leaves_the_discriminator_alone():
         assert torch.equal(kept, parameter)
 
 
-def gradient_norms_at_each_update(settings: StepSettings) -> list[float]:
+def gradient_norms_at_each_update(settings: StepSettings, placement: Placement) -> list[float]:
     """The norm of the gradients each optimizer step is about to apply, over one batch."""
     model = tiny_gan()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -98,16 +98,23 @@ def gradient_norms_at_each_update(settings: StepSettings) -> list[float]:
 
     optimizer.register_step_pre_hook(record)
     x = torch.randn(16, 1, 8, 8) * 5  # far from what the untrained players expect
-    steps.Adversarial()(model, Adversarial(), optimizer, x, torch.zeros(16), settings)
+    steps.Adversarial()(model, Adversarial(), optimizer, x, torch.zeros(16), settings, placement)
     return norms
 
 
-def test_each_players_update_is_clipped_to_grad_clip():
-    unclipped = gradient_norms_at_each_update(StepSettings())
-    clipped = gradient_norms_at_each_update(StepSettings(grad_clip=0.1))
+@pytest.mark.parametrize("scaled", [False, True])
+def test_each_players_update_is_clipped_to_grad_clip(scaled):
+    """With a gradient scaler (fp16's; on the CPU here), the gradients are unscaled before
+    they are clipped, and each player's update goes through it."""
+    placement = Placement(
+        scaler=torch.amp.GradScaler("cpu", init_scale=2.0**10) if scaled else None
+    )
+    unclipped = gradient_norms_at_each_update(StepSettings(), placement)
+    clipped = gradient_norms_at_each_update(StepSettings(grad_clip=0.1), placement)
     assert len(clipped) == 2  # the discriminator's update, then the generator's
     assert min(unclipped) > 0.1  # so clipping has something to do
-    assert max(clipped) <= 0.1 + 1e-6
+    # exactly at the bound: clipped after unscaling, not before (that would end 1024x lower)
+    assert clipped == pytest.approx([0.1, 0.1], rel=1e-4)
 
 
 def test_both_players_run_under_the_placements_autocast():
@@ -250,6 +257,17 @@ def test_every_refused_setting_is_a_real_key_that_a_set_value_trips(key):
     assert steps.setting_problems(step, Experiment.model_validate(GAN_EXPERIMENT)) == []
     problems = steps.setting_problems(step, Experiment.model_validate(spec))
     assert [problem.where for problem in problems] == [key]
+
+
+def test_the_adversarial_step_refuses_to_run_under_torchrun(monkeypatch):
+    from neuralab.config import Experiment
+
+    experiment = Experiment.model_validate(GAN_EXPERIMENT)
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun --nproc-per-node 2 sets it
+    problems = steps.setting_problems(steps.Adversarial(), experiment)
+    assert [problem.where for problem in problems] == ["--nproc"]
+    assert steps.setting_problems(steps.Supervised(), experiment) == []
 
 
 def test_the_docs_name_every_refused_setting():
