@@ -207,7 +207,7 @@ def setting_problems(step: Step, experiment: Experiment) -> list[Problem]:
         Problem(
             key,
             f"the {type(step).__name__.lower()} training step cannot honour it: {why}",
-            "remove it",
+            f"remove {key}",
         )
         for key, why in step.refused_settings.items()
         if _is_set(experiment, key)
