@@ -69,7 +69,6 @@ from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard, TrainingW
 from neuralab.train.distributed import SINGLE, Shard, process_group, share
 from neuralab.train.loop import (
     Checkpointing,
-    StepSettings,
     num_batches,
     predict_outputs,
     score,
@@ -77,6 +76,7 @@ from neuralab.train.loop import (
 from neuralab.train.optim import resolved_lr
 from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
 from neuralab.train.state import StopFlag, latest_checkpoint, stop_on_signals
+from neuralab.train.steps import StepSettings
 from neuralab.transfer import (
     Unfreeze,
     freeze,
@@ -343,6 +343,7 @@ def _fit_deep(
             epochs=epochs,
             batch_size=batch_size,
             seed=experiment.seed,
+            step=experiment.network.step(),
             settings=StepSettings.of(experiment),
             callbacks=observers,
             checkpointing=_checkpointing(experiment, run_dir, shard, stop),

@@ -26,7 +26,8 @@ from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
-from neuralab.train.loop import num_batches, training_loss
+from neuralab.train.loop import num_batches
+from neuralab.train.steps import training_loss
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from neuralab.errors import NeuralabError
 from neuralab.report.lr_find import plot_lr_sweep
 from neuralab.runs import NewRunDir
 from neuralab.tasks import Task
-from neuralab.train.loop import StepSettings
 from neuralab.train.lr_range import END_LR, NUM_STEPS, START_LR, LRSweep, lr_range_test
+from neuralab.train.steps import StepSettings
 
 PLOT = "lr_find.png"
 
@@ -76,6 +76,7 @@ def sweep_experiment(
         optimizer=optimizer,
         batch_size=experiment.train.batch_size,
         seed=experiment.seed,
+        step=experiment.network.step(),
         settings=StepSettings.of(experiment),
         start_lr=start_lr,
         end_lr=end_lr,

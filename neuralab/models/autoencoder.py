@@ -2,8 +2,8 @@
 
 The variational form (Kingma & Welling 2014) encodes each sample as a Gaussian (mean and
 log-variance), decodes a draw from it while training, and adds the KL divergence from the
-standard normal prior, weighted by `beta` (Higgins et al. 2017), through the training
-loop's `auxiliary_loss()` seam.
+standard normal prior, weighted by `beta` (Higgins et al. 2017): `forward_train` returns
+it as the extra loss the training step adds (`neuralab/train/steps.py`).
 """
 
 from __future__ import annotations
@@ -131,9 +131,9 @@ class AutoEncoder(nn.Module):
 
 class VariationalAutoEncoder(AutoEncoder):
     """An autoencoder whose encoder gives a Gaussian per sample: a mean and a log-variance
-    for each latent dimension. Training decodes a draw from it (the reparameterisation
-    trick) and adds `beta` x its KL divergence from N(0, I) through `auxiliary_loss`;
-    evaluation decodes the mean. `sample` decodes draws from the prior.
+    for each latent dimension. Training (`forward_train`) decodes a draw from it (the
+    reparameterisation trick) and returns `beta` x its KL divergence from N(0, I) as the
+    extra loss; evaluation decodes the mean. `sample` decodes draws from the prior.
 
     Args:
         beta: Weight of the KL term (1 is the plain VAE; more pulls codes to the prior).
@@ -164,31 +164,43 @@ class VariationalAutoEncoder(AutoEncoder):
             dropout=dropout,
         )
         self.beta = beta
-        self._kl = torch.zeros(())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean, log_var = self._code(x).chunk(2, dim=1)
-        # KL(N(mean, var) || N(0, I)) per sample, summed over the latent dimensions.
-        self._kl = 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(dim=1).mean()
         if not self.training:  # evaluation reconstructs from the mean: no sampling noise
             return self.decode(mean)
-        return self.decode(mean + (0.5 * log_var).exp() * torch.randn_like(mean))
+        return self.decode(_draw(mean, log_var))
 
-    def auxiliary_loss(self) -> torch.Tensor:
-        """beta x the KL term of the last forward pass, per input value: the MSE loss is a
-        mean over values, so the sum is the negative ELBO of a Gaussian decoder
-        (variance 1/2) divided by the values per sample."""
-        return self.beta * self._kl / math.prod(self.input_shape)
+    def forward_train(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reconstruction of a draw from each sample's posterior, and beta x its KL
+        term per input value: the MSE loss is a mean over values, so their sum is the
+        negative ELBO of a Gaussian decoder (variance 1/2) divided by the values per sample.
+        """
+        del y  # the target is the input itself
+        mean, log_var = self._code(x).chunk(2, dim=1)
+        reconstruction = self.decode(_draw(mean, log_var))
+        return reconstruction, self.beta * _kl(mean, log_var) / math.prod(self.input_shape)
 
-    def kl_divergence(self) -> torch.Tensor:
-        """The KL term of the last forward pass, in nats per sample (unweighted)."""
-        return self._kl
+    def kl_divergence(self, x: torch.Tensor) -> torch.Tensor:
+        """KL(posterior of x || N(0, I)) in nats per sample (unweighted), averaged over `x`."""
+        return _kl(*self._code(x).chunk(2, dim=1))
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """`n` new samples (standardised units) decoded from draws of the N(0, I) prior;
         the noise is drawn on the CPU, so a seed gives the same draws on every device."""
         noise = torch.randn(n, self.latent_size, generator=generator)
         return self.decode(noise.to(next(self.decoder.parameters()).device))
+
+
+def _draw(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """One draw from N(mean, exp(log_var)) that gradients flow through (reparameterised)."""
+    return mean + (0.5 * log_var).exp() * torch.randn_like(mean)
+
+
+def _kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, var) || N(0, I)) per sample, summed over the latent dimensions, averaged
+    over the batch."""
+    return 0.5 * (mean.pow(2) + log_var.exp() - 1 - log_var).sum(dim=1).mean()
 
 
 class AutoEncoderConfig(NetworkConfig):

@@ -16,13 +16,13 @@ import torch
 from pydantic import Field, PositiveInt
 from torch import nn
 
-from neuralab.errors import Problem
 from neuralab.models.blocks import Init, halvable_shape, init_weights, upsample_block
 from neuralab.models.network import NetworkConfig
-from neuralab.tasks import Adversarial, LossName, Task, discriminator_loss, generator_loss
+from neuralab.tasks import Adversarial, LossName, Task
+from neuralab.train.steps import Adversarial as AdversarialStep
+from neuralab.train.steps import Step
 
 if TYPE_CHECKING:
-    from neuralab.config import Experiment
     from neuralab.data import DataMeta
 
 # Validation and test score the generator on the same noise every epoch, so their
@@ -43,7 +43,7 @@ class MinibatchStd(nn.Module):
 
 class GAN(nn.Module):
     """A generator of samples shaped like the input, and a discriminator that tells them
-    from real ones, trained against each other by `train_step`.
+    from real ones, trained against each other by the `Adversarial` step.
 
     `forward(x)` gives, per sample, the discriminator's logits for `x` and for one
     generated sample (from fixed noise when evaluating), shape (N, 2).
@@ -131,32 +131,6 @@ class GAN(nn.Module):
         fake = self.sample(len(x), generator=generator)
         return torch.cat([self.discriminator(x), self.discriminator(fake)], dim=1)
 
-    def train_step(
-        self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One discriminator step, then one generator step against the updated
-        discriminator, through the one optimizer over both players.
-
-        Returns the discriminator's (real, fake) logits from its step, (N, 2), and the
-        loss the `Adversarial` task computes from them.
-        """
-        del y  # labels play no part: the discriminator's targets are real/generated
-        fake = self.sample(len(x))
-        real_logit, fake_logit = self.discriminator(x), self.discriminator(fake.detach())
-        # fake is detached, so only the discriminator has gradients to step.
-        optimizer.zero_grad(set_to_none=True)
-        discriminator_loss(real_logit, fake_logit).backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        generator_loss(self.discriminator(fake)).backward()
-        # PyTorch optimizers skip parameters whose grad is None: this step moves only G.
-        for parameter in self.discriminator.parameters():
-            parameter.grad = None
-        optimizer.step()
-        output = torch.cat([real_logit, fake_logit], dim=1).detach()
-        loss = discriminator_loss(output[:, 0], output[:, 1]) + generator_loss(output[:, 1])
-        return output, loss
-
 
 class GANConfig(NetworkConfig):
     """The `model:` section when `family: gan` (the task becomes adversarial)."""
@@ -174,30 +148,8 @@ class GANConfig(NetworkConfig):
         """Two players against each other; the data's labels are unused."""
         return Adversarial()
 
-    def problems(self, experiment: Experiment) -> list[Problem]:
-        """A GAN does its own two-player update: settings of the shared step do not reach
-        it, and its losses measure no quality worth stopping or selecting on."""
-        train, reg = experiment.train, experiment.regularization
-        ignored = {
-            "train.loss": train.loss != "auto",
-            "train.grad_clip": train.grad_clip is not None,
-            "train.early_stopping": train.early_stopping is not None,
-            # its own step runs outside the shared step's autocast and compiled forward
-            "train.precision": train.precision != 32,
-            "train.compile": train.compile,
-            "regularization.l1": reg.l1 > 0,
-            "regularization.l2": reg.l2 > 0,
-            "regularization.input_noise": reg.input_noise > 0,
-        }
-        return [
-            Problem(
-                key,
-                "does not apply to family gan",
-                "remove it; a GAN trains a fixed number of epochs",
-            )
-            for key, is_set in ignored.items()
-            if is_set
-        ]
+    def step(self) -> Step:
+        return AdversarialStep()
 
     def export_refusal(self) -> tuple[str, str] | None:
         return (

@@ -1,20 +1,27 @@
-"""Keys every network family shares: where its weights start and which of them stay fixed.
+"""Keys every network family shares: where its weights start and which of them stay fixed,
+and the training step it takes.
 
 Each family's config class derives from `NetworkConfig`, so `model.init_from`,
 `model.init_strict` and `model.freeze` read the same whatever the family. What they do is
-in `neuralab/transfer.py`.
+in `neuralab/transfer.py`. `step()` is the family's choice of training step
+(`neuralab/train/steps.py`): supervised unless the family says otherwise.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from pydantic import Field
 from torch import nn
 
 from neuralab.data import DataMeta
+from neuralab.errors import Problem
 from neuralab.family import Family
+from neuralab.train.steps import SUPERVISED, Step, setting_problems
+
+if TYPE_CHECKING:
+    from neuralab.config import Experiment
 
 
 class NetworkConfig(Family):
@@ -41,3 +48,11 @@ class NetworkConfig(Family):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             return self.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+
+    def step(self) -> Step:
+        """The training step `fit` takes on each batch (a GAN overrides it)."""
+        return SUPERVISED
+
+    def problems(self, experiment: Experiment) -> list[Problem]:
+        """The settings this family's training step cannot honour, each with the reason."""
+        return setting_problems(self.step(), experiment)

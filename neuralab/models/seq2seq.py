@@ -70,9 +70,11 @@ class Seq2Seq(nn.Module):
         """
         return self._run(source, None)
 
-    def forward_train(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: each step reads the true previous target token."""
-        return self._run(source, target)
+    def forward_train(
+        self, source: torch.Tensor, target: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:
+        """Teacher forcing: each step reads the true previous target token (no extra loss)."""
+        return self._run(source, target), None
 
     def _run(self, source: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         memory, state, mask = self._encode(source)

@@ -74,11 +74,12 @@ def wrap(model: nn.Module, shard: Shard) -> nn.Module:
     """
     if not shard.distributed:
         return model
-    hooks = [h for h in ("train_step", "forward_train", "auxiliary_loss") if hasattr(model, h)]
-    if hooks:  # DDP synchronises gradients through `forward` only
+    from neuralab.train.steps import TrainForward  # not at the top: steps imports this module
+
+    if isinstance(model, TrainForward):  # DDP synchronises gradients through `forward` only
         raise NeuralabError(
             "--nproc",
-            f"{type(model).__name__} trains through its own {hooks[0]}, which DDP cannot wrap",
+            f"{type(model).__name__} trains through its own forward_train, which DDP cannot wrap",
             "train it in one process",
         )
     return nn.parallel.DistributedDataParallel(model)

@@ -1,7 +1,8 @@
 """The training loop: one readable function, `fit`.
 
-What changes the math (input noise, L1/L2 penalties, gradient clipping, the LR schedule)
-is inline behind a plain `if`; what observes or stops is a callback. Batches come from
+What one batch does to the weights (autocast, input noise, L1/L2 penalties, gradient
+clipping, the optimizer step) is the family's `Step` (steps.py); the LR schedule is inline
+behind a plain `if`; what observes or stops is a callback. Batches come from
 indexing the tensors with a seeded permutation: no per-sample Python on the hot path.
 """
 
@@ -13,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +27,7 @@ from neuralab.train.callbacks import Callback, TrainState
 from neuralab.train.device import CPU, Placement
 from neuralab.train.distributed import SINGLE, Shard, agree, gather, wrap
 from neuralab.train.state import CheckpointWriter, StopFlag
-
-if TYPE_CHECKING:
-    from neuralab.config import Experiment
+from neuralab.train.steps import NO_EXTRAS, SUPERVISED, Step, StepSettings
 
 EVAL_BATCH_SIZE = 1024
 # (number of training samples, order generator) -> one epoch's batches as index tensors
@@ -51,24 +50,6 @@ class Checkpointing:
     keep: int = 2
     stop: StopFlag | None = None
     seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class StepSettings:
-    """What changes each step's math besides the model and the optimizer."""
-
-    grad_clip: float | None = None
-    l1: float = 0.0
-    l2: float = 0.0
-    input_noise: float = 0.0
-
-    @classmethod
-    def of(cls, experiment: Experiment) -> StepSettings:
-        reg = experiment.regularization
-        return cls(experiment.train.grad_clip, reg.l1, reg.l2, reg.input_noise)
-
-
-NO_EXTRAS = StepSettings()
 
 
 class TrainingInterrupted(NeuralabError):
@@ -112,6 +93,7 @@ def fit(
     task: Task,
     bundle: DataBundle,
     *,
+    step: Step = SUPERVISED,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None,
     schedule_interval: str,
@@ -133,7 +115,8 @@ def fit(
     same weights an uninterrupted run reaches. Under torchrun (`shard`), every rank draws
     the same global batches and trains on its share of each through DDP. `draw_batches`
     picks each epoch's batches from the order generator (default: shuffled, consecutive;
-    DP-SGD draws Poisson ones).
+    DP-SGD draws Poisson ones). `step` updates the weights on each batch (the family's
+    choice: `Supervised`, or a GAN's `Adversarial`).
     """
     net = wrap(model, shard)
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
@@ -158,7 +141,7 @@ def fit(
             progress = progress or EpochProgress(draw(len(bundle.x_train), order))
             model.train()
             for x, y in progress.remaining(bundle.x_train, bundle.y_train, shard):
-                output, loss = train_step(
+                output, loss = step(
                     net,
                     task,
                     optimizer,
@@ -348,68 +331,6 @@ def _restore(saved: dict[str, Any], state: TrainState, extras: _Extras) -> Epoch
     return None if progress is None else EpochProgress(**progress)
 
 
-def train_step(
-    model: nn.Module,
-    task: Task,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    settings: StepSettings = NO_EXTRAS,
-    placement: Placement = CPU,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One optimisation step on one batch; returns the batch output and its loss.
-
-    The forward pass and loss run under the placement's autocast (bf16/fp16); with fp16
-    the loss is scaled before backward and the gradients unscaled before clipping.
-
-    Families may hook in: `train_step(x, y, optimizer)` replaces the whole update (a GAN's
-    two players), `forward_train(x, y)` replaces the forward pass (a decoder reading the
-    true previous tokens: teacher forcing), and `auxiliary_loss()` adds a term computed in
-    that forward pass (a VAE's KL divergence).
-    """
-    custom = getattr(model, "train_step", None)
-    if custom is not None:
-        return custom(x, y, optimizer)
-    if settings.input_noise:
-        x = x + settings.input_noise * torch.randn_like(x)
-    with placement.autocast():
-        output, loss = training_loss(model, task, x, y)
-        if settings.l1 or settings.l2:
-            loss = loss + weight_penalty(model, settings.l1, settings.l2)
-        if not len(y):  # an empty DP-SGD Poisson batch: no sample weighs in (a mean is NaN),
-            loss = output.sum()  # but its noise-only step must run, as the accountant counts
-    optimizer.zero_grad(set_to_none=True)
-    scaler = placement.scaler
-    if scaler is None:
-        loss.backward()
-        if settings.grad_clip:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
-        return output, loss
-    scaler.scale(loss).backward()
-    if settings.grad_clip:
-        scaler.unscale_(optimizer)
-        nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-    scaler.step(optimizer)  # skipped when the scaled gradients overflowed
-    scaler.update()
-    return output, loss
-
-
-def training_loss(
-    model: nn.Module, task: Task, x: torch.Tensor, y: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The output and loss of the forward pass training takes: a family's `forward_train`
-    (a decoder reading the true previous tokens) if it has one, plus its
-    `auxiliary_loss()` (a VAE's KL divergence)."""
-    forward_train = getattr(model, "forward_train", None)
-    output = model(x) if forward_train is None else forward_train(x, y)
-    loss = task.loss(output, y)
-    auxiliary_loss = getattr(model, "auxiliary_loss", None)
-    if auxiliary_loss is not None:
-        loss = loss + auxiliary_loss()
-    return output, loss
-
-
 def batch_indices(
     permutation: torch.Tensor, batch_size: int, *, start: int = 0
 ) -> Iterator[torch.Tensor]:
@@ -443,17 +364,6 @@ def batches(
 def num_batches(num_samples: int, batch_size: int) -> int:
     full, rest = divmod(num_samples, batch_size)
     return full + (1 if rest > 1 or (rest == 1 and num_samples == 1) else 0)
-
-
-def weight_penalty(model: nn.Module, l1: float, l2: float) -> torch.Tensor:
-    """L1 and L2 penalties over weight matrices and kernels (not biases or norm scales)."""
-    weights = [p for p in model.parameters() if p.ndim > 1]
-    penalty = torch.zeros(())
-    if l1:
-        penalty = penalty + l1 * sum(w.abs().sum() for w in weights)
-    if l2:
-        penalty = penalty + l2 * sum(w.pow(2).sum() for w in weights)
-    return penalty
 
 
 @torch.no_grad()

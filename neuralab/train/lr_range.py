@@ -2,8 +2,8 @@
 Networks", section 3.3): train for a few hundred batches while the rate grows
 exponentially, and read a good rate off the loss curve.
 
-Each step is the training loop's own `train_step`, so gradient clipping, L1/L2 and input
-noise act as they will in training. The model's weights, the optimizer's state and the
+Each step is the family's own training step, so gradient clipping, L1/L2 and input noise
+act as they will in training. The model's weights, the optimizer's state and the
 global random state are put back afterwards: training then starts exactly as it would
 have without the test.
 """
@@ -22,7 +22,8 @@ from torch import nn
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Task
-from neuralab.train.loop import NO_EXTRAS, StepSettings, batches, train_step
+from neuralab.train.loop import batches
+from neuralab.train.steps import NO_EXTRAS, SUPERVISED, Step, StepSettings
 
 # Stated rule: the rate where the smoothed loss is lowest is already at the edge of
 # divergence; a tenth of it still descends fast (fastai's `lr_min / 10`).
@@ -54,6 +55,7 @@ def lr_range_test(
     start_lr: float = START_LR,
     end_lr: float = END_LR,
     num_steps: int = NUM_STEPS,
+    step: Step = SUPERVISED,
     settings: StepSettings = NO_EXTRAS,
 ) -> LRSweep:
     """Sweep the rate from `start_lr` to `end_lr` over `num_steps` training batches (fewer
@@ -71,7 +73,7 @@ def lr_range_test(
                 for group in optimizer.param_groups:
                     group["lr"] = float(lr)
                 x, y = next(step_data)
-                _, loss = train_step(model, task, optimizer, x, y, settings)
+                _, loss = step(model, task, optimizer, x, y, settings)
                 lrs.append(float(lr))
                 losses.append(loss.item())
                 average = SMOOTHING * average + (1 - SMOOTHING) * losses[-1]

@@ -24,6 +24,7 @@ from neuralab.errors import NeuralabError, Problem
 from neuralab.schema import Strict
 from neuralab.train.callbacks import Callback, TrainState
 from neuralab.train.distributed import current
+from neuralab.train.steps import TrainForward
 
 if TYPE_CHECKING:
     from neuralab.config import Experiment
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 # Each step's batch is empty with probability (1 - q)^N; the sample rate q is 1 / ceil(N / B),
 # so from B = 32 on that is below 1e-9. Should one come, its step still runs: noise only,
-# with loss 0 (see `train_step`), as the accountant assumes.
+# with loss 0 (see `steps.Supervised`), as the accountant assumes.
 MIN_BATCH_SIZE = 32
 
 
@@ -109,10 +110,11 @@ def check_model(model: nn.Module, spec: Family) -> None:
     from opacus.utils.module_utils import trainable_modules
     from opacus.validators import ModuleValidator
 
-    if hasattr(model, "train_step"):  # e.g. a GAN: its own optimizers would skip the noise
+    if isinstance(model, TrainForward):  # Opacus' wrapper calls `forward` only
         raise NeuralabError(
             "privacy",
-            f"'{spec.family}' trains with its own step, which DP-SGD cannot wrap",
+            f"'{spec.family}' trains through its own forward_train (teacher forcing, a VAE's "
+            "KL term), which DP-SGD's wrapper does not call",
             "use mlp, cnn (batch_norm: false) or a plain autoencoder",
         )
     refused: dict[type[nn.Module], list[str]] = {}

@@ -14,7 +14,8 @@ from neuralab.errors import NeuralabError
 from neuralab.models import AutoEncoderConfig
 from neuralab.runs import read_metrics
 from neuralab.tasks import Reconstruction
-from neuralab.train.loop import batches, train_step
+from neuralab.train.loop import batches
+from neuralab.train.steps import SUPERVISED
 
 _IMAGES = load_digits().images.astype(np.float32)[:, None]
 DIGITS = torch.tensor((_IMAGES - _IMAGES.mean()) / _IMAGES.std())  # standardised (N, 1, 8, 8)
@@ -22,7 +23,7 @@ TRAIN, VAL = DIGITS[:1400], DIGITS[1400:]
 
 
 def train_on_digits(spec: dict, epochs: int = 5):
-    """Train through the loop's own step (so a VAE's KL enters via `auxiliary_loss`);
+    """Train through the family's own step (so a VAE's KL enters via `forward_train`);
     returns the model and its validation MSE before and after."""
     torch.manual_seed(0)
     model = AutoEncoderConfig(**spec).build(input_shape=(1, 8, 8), num_outputs=10)
@@ -32,7 +33,7 @@ def train_on_digits(spec: dict, epochs: int = 5):
     for _ in range(epochs):
         model.train()
         for x, _ in batches(TRAIN, TRAIN, 64, order):
-            train_step(model, Reconstruction(), optimizer, x, x)
+            SUPERVISED(model, Reconstruction(), optimizer, x, x)
     return model, before, validation_mse(model)
 
 
@@ -157,14 +158,44 @@ def test_vae_kl_is_positive_and_beta_pulls_the_codes_to_the_prior():
         model, _, _ = train_on_digits({"variational": True, "latent_size": 4, "beta": beta})
         model.eval()
         with torch.no_grad():
-            model(VAL)
-            kl[beta] = model.kl_divergence().item()
+            kl[beta] = model.kl_divergence(VAL).item()
             spread[beta] = model.encode(VAL).var(dim=0).mean().item()
     # Measured: KL 9.7 nats at beta 0.1, 0.6 at beta 10; the spread of the posterior
     # means 0.40 against 0.10.
     assert kl[10.0] > 0
     assert kl[10.0] < kl[0.1] / 4
     assert spread[10.0] < spread[0.1] / 2
+
+
+def test_vae_returns_its_kl_term_and_keeps_no_loss_on_itself():
+    """The extra loss is beta x KL(posterior || prior) per input value, computed here by
+    hand; and neither pass leaves anything on the module for a later read."""
+    torch.manual_seed(0)
+    model = AutoEncoderConfig(variational=True, latent_size=3, beta=0.5).build(
+        input_shape=(1, 8, 8), num_outputs=10
+    )
+    x = DIGITS[:16]
+
+    def state() -> dict:
+        # every attribute (the mode flag aside) and the contents of its registries
+        held = {name: value for name, value in vars(model).items() if name != "training"}
+        return {**held, **dict(model.named_buffers()), **dict(model.named_modules())}
+
+    before = state()
+    model.train()
+    reconstruction, extra_loss = model.forward_train(x, x)
+    model(x)
+    model.eval()
+    model(x)
+    after = state()
+    assert after.keys() == before.keys()
+    assert all(after[name] is value for name, value in before.items())
+    mean, log_var = model.encoder(x.flatten(1)).chunk(2, dim=1)
+    kl = 0.5 * (mean**2 + log_var.exp() - 1 - log_var).sum(dim=1).mean()
+    assert reconstruction.shape == x.shape
+    assert extra_loss.item() == pytest.approx(0.5 * kl.item() / 64, rel=1e-6)
+    assert model.kl_divergence(x).item() == pytest.approx(kl.item(), rel=1e-6)
+    assert extra_loss.requires_grad  # it trains the encoder
 
 
 def test_plain_autoencoder_does_not_generate(digits_run, run_cli):

@@ -187,3 +187,27 @@ def test_default_init_follows_the_activation(activation, init, std):
         std if activation == "relu" else (5 / 3) * (2 / (64 + 4096)) ** 0.5, rel=0.05
     )
     assert model.features[1].bias.abs().sum() == 0
+
+
+class SquaredOutput:
+    """A loss any family's output has: the mean square of its elements."""
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return output.float().pow(2).mean()
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_every_family_trains_through_the_step_it_chooses(family):
+    """The family's own step (supervised, or a GAN's adversarial one) runs one update on
+    its tiny model: a finite loss, and weights that moved."""
+    torch.manual_seed(0)
+    config = ADAPTER.validate_python(TINY[family][0])
+    model = config.build(input_shape=TINY[family][1], num_outputs=3)
+    shape = TINY[family][1]
+    x = torch.randint(1, 3, (5, *shape)) if family in READS_TOKENS else torch.randn(5, *shape)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    _, loss = config.step()(model, SquaredOutput(), optimizer, x, x)
+    assert torch.isfinite(loss)
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
+    assert all(moved), family

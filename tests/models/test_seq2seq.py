@@ -56,7 +56,7 @@ def _log_prob(model, source: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor
     after_end = (tokens == EOS).int().cumsum(1) - (tokens == EOS).int() > 0
     tokens = tokens.masked_fill(after_end, PAD)
     with torch.no_grad():
-        log_p = F.log_softmax(model.forward_train(source, tokens), dim=-1)
+        log_p = F.log_softmax(model.forward_train(source, tokens)[0], dim=-1)
     picked = log_p.gather(-1, tokens[..., None])[..., 0]
     return picked.masked_fill(tokens == PAD, 0.0).sum(1)
 

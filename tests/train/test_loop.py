@@ -7,7 +7,8 @@ import torch
 
 import neuralab
 from neuralab.config import load_config
-from neuralab.train.loop import batches, num_batches, weight_penalty
+from neuralab.train.loop import batches, num_batches
+from neuralab.train.steps import weight_penalty
 from tests.conftest import tiny_experiment
 
 

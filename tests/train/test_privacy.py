@@ -12,11 +12,11 @@ import torch
 import neuralab
 from neuralab.api import resume
 from neuralab.data import DataConfig, load_data
-from neuralab.models import GANConfig
 from neuralab.tasks import Classification
 from neuralab.train.diagnostics import GradientHealth, NonFiniteGuard
-from neuralab.train.loop import fit, train_step
+from neuralab.train.loop import fit
 from neuralab.train.privacy import PrivacyConfig, check_model, make_private, quiet
+from neuralab.train.steps import SUPERVISED
 from tests.conftest import tiny_experiment
 from tests.train.test_resume import InterruptAt
 
@@ -108,12 +108,22 @@ def test_settings_that_would_break_the_guarantee_are_named():
     assert wheres == ["train.grad_clip", "train.batch_size", "train.compile", "regularization.l1"]
 
 
-def test_a_family_with_its_own_training_step_is_refused():
-    class TwoPlayers(torch.nn.Linear):
-        def train_step(self, x, y, optimizer): ...
+def test_a_model_that_trains_through_forward_train_is_refused():
+    """Opacus' wrapper calls `forward` only: a VAE's KL term would silently drop out."""
+    from neuralab.models import AutoEncoderConfig
 
-    with pytest.raises(neuralab.NeuralabError, match="'gan' trains with its own step"):
-        check_model(TwoPlayers(2, 2), GANConfig())
+    vae = AutoEncoderConfig(variational=True).build(input_shape=(64,), num_outputs=10)
+    with pytest.raises(neuralab.NeuralabError, match="'autoencoder' trains through its own"):
+        check_model(vae, AutoEncoderConfig())
+    check_model(AutoEncoderConfig().build(input_shape=(64,), num_outputs=10), AutoEncoderConfig())
+
+
+def test_the_adversarial_step_refuses_privacy_by_name():
+    spec = tiny_experiment(model={"family": "gan", "channels": [8, 4]}, privacy={"epsilon": 3.0})
+    with pytest.raises(neuralab.NeuralabError) as error:
+        neuralab.train(spec, out="unused-never-written")
+    assert [p.where for p in error.value.problems] == ["privacy"]
+    assert "the adversarial step takes two" in str(error.value)
 
 
 def test_an_empty_poisson_batch_takes_a_noise_only_step_with_a_finite_loss():
@@ -130,7 +140,7 @@ def test_an_empty_poisson_batch_takes_a_noise_only_step_with_a_finite_loss():
     before = [p.detach().clone() for p in private.model.parameters()]
     task = Classification(2)
     with quiet():
-        _, loss = train_step(private.model, task, private.optimizer, x[:0], y[:0])
+        _, loss = SUPERVISED(private.model, task, private.optimizer, x[:0], y[:0])
     assert loss.item() == 0.0
     moved = [not torch.equal(a, b) for a, b in zip(before, private.model.parameters(), strict=True)]
     assert all(moved)  # the Gaussian noise was added
