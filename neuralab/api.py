@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import sklearn
 import torch
+from pydantic import BaseModel
 
 from neuralab import __version__
 from neuralab.baselines import BASELINES, Baseline
@@ -28,7 +29,8 @@ from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, load_data
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.lr_find import plot_found_lr, with_found_lr
-from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig
+from neuralab.models import TOKEN_FAMILIES, AutoEncoderConfig, GANConfig, ModuleConfig
+from neuralab.models.module import carry_code
 from neuralab.multitask import TasksConfig, describe_heads, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
@@ -132,6 +134,7 @@ def train(
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
     prepared = prepare(experiment)  # every data and config error before any file is written
+    _check_module(experiment, prepared[0])
     # every rank sweeps the same data from the same seed, so all find the same rate
     experiment, sweep = with_found_lr(experiment, prepared[0], prepared[1])
     with process_group() as shard:
@@ -142,6 +145,7 @@ def train(
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
+            experiment = _carry_code(experiment, run.path)
             plot_found_lr(sweep, run.path, title=experiment.name)
             card = _train_into(
                 run.path,
@@ -156,15 +160,19 @@ def train(
     return Run(run.path, card)
 
 
-def resume(run_dir: str | Path, *, callbacks: Sequence[Callback] = ()) -> Run:
+def resume(
+    run_dir: str | Path, *, callbacks: Sequence[Callback] = (), trust_code: bool = False
+) -> Run:
     """Continue an interrupted or killed run from its newest valid checkpoint.
 
     The result equals an uninterrupted run's: same weights, bit for bit, on the same
     machine and versions. Damaged checkpoints are skipped with a `TrainingWarning` saying
-    why; with none valid this fails rather than silently starting again.
+    why; with none valid this fails rather than silently starting again. A run of the
+    user's own network (`family: module`) resumes from its copy in `code/`, which it
+    executes, so it needs `trust_code`.
     """
     run = NewRunDir.reopen(Path(run_dir))
-    experiment = load_config(run.path / CONFIG)
+    experiment = _saved_experiment(run.path, trust_code=trust_code)
     _, saved, skipped = latest_checkpoint(run.path / CHECKPOINTS)
     for line in skipped:
         warnings.warn(line, TrainingWarning, stacklevel=2)
@@ -230,6 +238,31 @@ def _prepare_multitask(
         raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
     bundle, task = load_multitask(experiment.data, tasks, seed=experiment.seed)
     return bundle, task, _early_stopping(experiment.train.early_stopping, task)
+
+
+def _check_module(experiment: Experiment, bundle: DataBundle) -> None:
+    """The user's own network builds and answers a tiny batch, before any file is written."""
+    if isinstance(experiment.model, ModuleConfig):
+        meta = bundle.meta
+        experiment.model.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
+
+
+def _carry_code(experiment: Experiment, run_dir: Path) -> Experiment:
+    """A user's network file is copied into the run, and trained from that copy: the code
+    a loaded or resumed run executes is the code that trained it."""
+    if not isinstance(experiment.model, ModuleConfig):
+        return experiment
+    return experiment.model_copy(update={"model": carry_code(experiment.model, run_dir)})
+
+
+def _saved_experiment(run_dir: Path, *, trust_code: bool) -> Experiment:
+    """A run's experiment as saved in its folder; a user's network is read from the run's
+    own copy (not the original file, which may have changed or gone), if trusted."""
+    experiment = load_config(run_dir / CONFIG)
+    if not isinstance(experiment.model, ModuleConfig):
+        return experiment
+    model = experiment.model.in_run(run_dir, trust_code=trust_code)
+    return experiment.model_copy(update={"model": model})
 
 
 def _check_family_reads_data(experiment: Experiment, data_task: str) -> None:
@@ -521,7 +554,7 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     metrics = {"val": evaluate(model, task, bundle.x_val, bundle.y_val), "test": test}
     card: dict[str, Any] = {
         "name": experiment.name,
-        "model": experiment.model.model_dump(mode="json"),
+        "model": _card_spec(experiment.model).model_dump(mode="json"),
         "task": task.name,
         "data": asdict(bundle.meta),
         "metrics": metrics,
@@ -554,19 +587,28 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     return card
 
 
-def load(run_dir: str | Path) -> Predictor:
-    """A trained model from its run directory, ready to `.predict(array)`."""
-    return Predictor.load(run_dir)
+def _card_spec(spec: BaseModel) -> BaseModel:
+    """The model as the card records it: a user's network by its copy in the run's code/."""
+    return spec.carried() if isinstance(spec, ModuleConfig) else spec
 
 
-def report(run_dir: str | Path, *, explain: bool = False) -> Path:
+def load(run_dir: str | Path, *, trust_code: bool = False) -> Predictor:
+    """A trained model from its run directory, ready to `.predict(array)`.
+
+    A run of the user's own network (`family: module`) carries code that loading executes:
+    it is refused unless `trust_code` is true.
+    """
+    return Predictor.load(run_dir, trust_code=trust_code)
+
+
+def report(run_dir: str | Path, *, explain: bool = False, trust_code: bool = False) -> Path:
     """(Re)write a run's `report.html` from its card, config and weights; with `explain`,
     add attributions for a few test samples and permutation importance (slower: Captum)."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    experiment = load_config(run_dir / CONFIG)
+    experiment = _saved_experiment(run_dir, trust_code=trust_code)
     bundle, task, _ = prepare(experiment)
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     extra = ""
     if explain:
@@ -576,29 +618,30 @@ def report(run_dir: str | Path, *, explain: bool = False) -> Path:
     return write_run_report(run_dir, card, config_text, predictor.model, bundle, explanations=extra)
 
 
-def importance(run_dir: str | Path, out: str | Path = "runs") -> Path:
+def importance(run_dir: str | Path, out: str | Path = "runs", *, trust_code: bool = False) -> Path:
     """Permutation importance of a run's input columns on its test split; returns the
     folder holding `importance.json` and `importance.png`."""
     from neuralab.importance import write_importance
 
     run_dir = Path(run_dir)
     read_card(run_dir)  # a clear error if this is not a run directory
-    bundle, task, _ = prepare(load_config(run_dir / CONFIG))
-    return write_importance(Predictor.load(run_dir), bundle, task, Path(out))
+    bundle, task, _ = prepare(_saved_experiment(run_dir, trust_code=trust_code))
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
+    return write_importance(predictor, bundle, task, Path(out))
 
 
-def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+def evaluate_run(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, float]:
     """Test-split metrics of a saved run, recomputed from its config and weights."""
     run_dir = Path(run_dir)
     read_card(run_dir)  # a clear error if this is not a run directory
-    experiment = load_config(run_dir / CONFIG)
-    predictor = Predictor.load(run_dir)
+    experiment = _saved_experiment(run_dir, trust_code=trust_code)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     bundle, task, _ = prepare(experiment)
     output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
     return score(task, output, bundle.y_test)
 
 
-def calibrate(run_dir: str | Path) -> dict[str, float]:
+def calibrate(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, float]:
     """Fit temperature scaling on the validation split; keep it in the card (so `predict`
     and `evaluate` use it) and redraw the report's reliability diagram."""
     run_dir = Path(run_dir)
@@ -607,9 +650,9 @@ def calibrate(run_dir: str | Path) -> dict[str, float]:
         raise NeuralabError(
             str(run_dir), f"calibration is for classifiers; this run is {card['task']}"
         )
-    experiment = load_config(run_dir / CONFIG)
+    experiment = _saved_experiment(run_dir, trust_code=trust_code)
     bundle, _, _ = prepare(experiment)
-    model = Predictor.load(run_dir).model
+    model = Predictor.load(run_dir, trust_code=trust_code).model
     val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
     temperature = fit_temperature(val, bundle.y_val)
     card["calibration"] = {

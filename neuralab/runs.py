@@ -34,7 +34,7 @@ from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
 from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
-from neuralab.models import CharLM, Seq2Seq
+from neuralab.models import CharLM, ModuleConfig, Seq2Seq
 from neuralab.report.samples import Generative, generate
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
@@ -217,11 +217,15 @@ class Predictor:
         self.model, self.meta, self.card = model, meta, card
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> Predictor:
+    def load(cls, run_dir: str | Path, *, trust_code: bool = False) -> Predictor:
+        """The run's model with its weights; a run of the user's own network (`family:
+        module`) is built from its copy in `code/`, which is executed only when trusted."""
         run_dir = Path(run_dir)
         card = read_card(run_dir)
         meta = DataMeta.from_dict(card["data"])
         spec = TypeAdapter(ModelConfig).validate_python(card["model"])
+        if isinstance(spec, ModuleConfig):
+            spec = spec.in_run(run_dir, trust_code=trust_code)
         if isinstance(spec, BASELINES):
             model = Baseline.load(
                 run_dir / ESTIMATOR, task=card["task"], num_outputs=meta.num_outputs

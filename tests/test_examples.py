@@ -31,7 +31,7 @@ def test_example_validates_and_opens_with_a_comment(path):
     assert first.startswith("# ")
     text = path.read_text()
     run = "neuralab compare" if path.name.startswith("ablation-") else "neuralab train"
-    assert f"{run} examples/{path.name}" in text
+    assert f"{run} examples/{path.relative_to(EXAMPLES).as_posix()}" in text
     assert path.name.startswith("ablation-") == ("--vary" in text)
 
 

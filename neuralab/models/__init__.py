@@ -16,6 +16,7 @@ from neuralab.models.charlm import CharLM, CharLMConfig
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.gan import GAN, GANConfig
 from neuralab.models.mlp import MLP, MLPConfig
+from neuralab.models.module import ModuleConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
 from neuralab.models.seq2seq import Seq2Seq, Seq2SeqConfig
@@ -30,7 +31,8 @@ ModelConfig = Annotated[
     | AutoEncoderConfig
     | Seq2SeqConfig
     | CharLMConfig
-    | GANConfig,
+    | GANConfig
+    | ModuleConfig,
     Field(discriminator="family"),
 ]
 FAMILIES = (
@@ -43,6 +45,7 @@ FAMILIES = (
     Seq2SeqConfig,
     CharLMConfig,
     GANConfig,
+    ModuleConfig,
 )
 # Families that read token ids, each for the one task it serves.
 TOKEN_FAMILIES: dict[str, type[CharLMConfig] | type[Seq2SeqConfig]] = {
@@ -63,6 +66,7 @@ __all__ = [
     "CNNConfig",
     "MLPConfig",
     "ModelConfig",
+    "ModuleConfig",
     "RNNConfig",
     "RecurrentNetwork",
     "ResNet",
