@@ -5,6 +5,8 @@ runs/<name>-<yyyymmdd-hhmmss>/
   config.yaml  card.json  metrics.jsonl
   model.safetensors  curves.png     deep models (weights, learning curves)
   model.skops                       classical baselines (no pickle)
+  code/<file>.py                    `family: module`: the user's network file, which a
+                                    load executes only when trusted (`trust_code`)
 ```
 
 A run is built in a hidden `.partial` folder and renamed into place only when complete,

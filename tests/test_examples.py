@@ -52,6 +52,13 @@ def test_adding_lstm_example_solves_the_adding_problem(tmp_path):
     assert run.test_metrics["r2"] >= 0.9
 
 
+@pytest.mark.slow  # ~6 s with one thread
+def test_own_module_example_reaches_097(tmp_path):
+    run = neuralab.train(EXAMPLES / "own_module" / "digits-own-module.yaml", out=tmp_path)
+    assert run.test_metrics["accuracy"] >= 0.97
+    assert (run.path / "code" / "net.py").is_file()
+
+
 def test_csv_regression_example_reaches_r2_09(tmp_path):
     run = neuralab.train(EXAMPLES / "csv-regression.yaml", out=tmp_path)
     assert run.test_metrics["r2"] >= 0.9
