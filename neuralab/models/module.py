@@ -152,8 +152,7 @@ class ModuleConfig(NetworkConfig):
 
 def carry_code(spec: ModuleConfig, run_dir: Path) -> ModuleConfig:
     """Copy the user's file into `run_dir/code/`; returns the spec that builds from the copy."""
-    if not spec.file.is_file():
-        raise NeuralabError(WHERE, f"file not found: {spec.file}", "check the path")
+    _require_file(spec.file)
     (run_dir / CODE).mkdir(exist_ok=True)
     shutil.copyfile(spec.file, run_dir / CODE / spec.file.name)
     return spec.carried().in_run(run_dir, trust_code=True)  # the user's own file
@@ -162,9 +161,7 @@ def carry_code(spec: ModuleConfig, run_dir: Path) -> ModuleConfig:
 def _import_file(file: Path) -> ModuleType:
     """Execute `file` as a fresh module with a name of its own (one per file location,
     so two runs' `net.py` never share a module)."""
-    if not file.is_file():
-        hint = "a relative path is read from the experiment file's folder"
-        raise NeuralabError(WHERE, f"file not found: {file}", hint)
+    _require_file(file)
     resolved = file.resolve()
     digest = hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
     stem = re.sub(r"\W", "_", resolved.stem)
@@ -182,6 +179,12 @@ def _import_file(file: Path) -> ModuleType:
             WHERE, f"importing {file} raised {type(error).__name__}: {error}"
         ) from None
     return module
+
+
+def _require_file(file: Path) -> None:
+    if not file.is_file():
+        hint = "a relative path is read from the experiment file's folder"
+        raise NeuralabError(WHERE, f"file not found: {file}", hint)
 
 
 def _classes(module: ModuleType) -> list[str]:
