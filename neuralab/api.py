@@ -31,7 +31,13 @@ from neuralab.models import GANConfig, data_problem
 from neuralab.multitask import TasksConfig, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
-from neuralab.run_data import SOURCE, load_run_data, save_split, source_record
+from neuralab.run_data import (
+    SOURCE,
+    load_run_data,
+    save_split,
+    saved_experiment,
+    source_record,
+)
 from neuralab.runs import (
     CARD,
     CHECKPOINTS,
@@ -141,6 +147,9 @@ def train(
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
+            experiment = experiment.model_copy(
+                update={"model": experiment.model.carry_into(run.path)}
+            )
             plot_found_lr(sweep, run.path, title=experiment.name)
             card = _train_into(
                 run.path,
@@ -155,15 +164,19 @@ def train(
     return Run(run.path, card)
 
 
-def resume(run_dir: str | Path, *, callbacks: Sequence[Callback] = ()) -> Run:
+def resume(
+    run_dir: str | Path, *, callbacks: Sequence[Callback] = (), trust_code: bool = False
+) -> Run:
     """Continue an interrupted or killed run from its newest valid checkpoint.
 
     The result equals an uninterrupted run's: same weights, bit for bit, on the same
     machine and versions. Damaged checkpoints are skipped with a `TrainingWarning` saying
-    why; with none valid this fails rather than silently starting again.
+    why; with none valid this fails rather than silently starting again. A run of the
+    user's own network (`family: module`) resumes from its copy in `code/`, which it
+    executes, so it needs `trust_code`.
     """
     run = NewRunDir.reopen(Path(run_dir))
-    experiment = load_config(run.path / CONFIG)
+    experiment = saved_experiment(run.path, trust_code=trust_code)
     _, saved, skipped = latest_checkpoint(run.path / CHECKPOINTS)
     for line in skipped:
         warnings.warn(line, TrainingWarning, stacklevel=2)
@@ -199,6 +212,7 @@ def prepare(
             raise NeuralabError.many([*problems, *spec.problems(experiment)])
         task = spec.task(bundle.meta, experiment.train.loss)
         bundle = task.adapt(bundle)
+        spec.check_builds(bundle.meta)
     is_baseline = isinstance(spec, BaselineSpec)
     stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
     if not is_baseline:  # an unavailable device or precision fails here, before any file
@@ -462,7 +476,7 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     metrics = {"val": evaluate(model, task, bundle.x_val, bundle.y_val), "test": test}
     card: dict[str, Any] = {
         "name": experiment.name,
-        "model": experiment.model.model_dump(mode="json"),
+        "model": experiment.model.as_recorded().model_dump(mode="json"),
         **task_record(task),
         "data": asdict(bundle.meta),
         "metrics": metrics,
@@ -493,18 +507,22 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
     return card
 
 
-def load(run_dir: str | Path) -> Predictor:
-    """A trained model from its run directory, ready to `.predict(array)`."""
-    return Predictor.load(run_dir)
+def load(run_dir: str | Path, *, trust_code: bool = False) -> Predictor:
+    """A trained model from its run directory, ready to `.predict(array)`.
+
+    A run of the user's own network (`family: module`) carries code that loading executes:
+    it is refused unless `trust_code` is true.
+    """
+    return Predictor.load(run_dir, trust_code=trust_code)
 
 
-def report(run_dir: str | Path, *, explain: bool = False) -> Path:
+def report(run_dir: str | Path, *, explain: bool = False, trust_code: bool = False) -> Path:
     """(Re)write a run's `report.html` from its card, config and weights; with `explain`,
     add attributions for a few test samples and permutation importance (slower: Captum)."""
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    bundle, task = load_run_data(run_dir)
-    predictor = Predictor.load(run_dir)
+    bundle, task = load_run_data(run_dir, trust_code=trust_code)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     extra = ""
     if explain:
@@ -514,25 +532,26 @@ def report(run_dir: str | Path, *, explain: bool = False) -> Path:
     return write_run_report(run_dir, card, config_text, predictor.model, bundle, explanations=extra)
 
 
-def importance(run_dir: str | Path, out: str | Path = "runs") -> Path:
+def importance(run_dir: str | Path, out: str | Path = "runs", *, trust_code: bool = False) -> Path:
     """Permutation importance of a run's input columns on its test split; returns the
     folder holding `importance.json` and `importance.png`."""
     from neuralab.importance import write_importance
 
-    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
-    return write_importance(Predictor.load(run_dir), bundle, task, Path(out))
+    bundle, task = load_run_data(run_dir, trust_code=trust_code)  # names a non-run folder
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
+    return write_importance(predictor, bundle, task, Path(out))
 
 
-def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+def evaluate_run(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, float]:
     """Test-split metrics of a saved run, recomputed from its folder: its own split of its
     (unchanged) source data, and its weights."""
-    bundle, task = load_run_data(run_dir)  # names a folder that is not a run
-    predictor = Predictor.load(run_dir)
+    bundle, task = load_run_data(run_dir, trust_code=trust_code)  # names a non-run folder
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     output = predict_outputs(predictor.model, bundle.x_test) / predictor.calibration_temperature
     return score(task, output, bundle.y_test)
 
 
-def calibrate(run_dir: str | Path) -> dict[str, float]:
+def calibrate(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, float]:
     """Fit temperature scaling on the validation split; keep it in the card (so `predict`
     and `evaluate` use it) and redraw the report's reliability diagram."""
     run_dir = Path(run_dir)
@@ -542,8 +561,8 @@ def calibrate(run_dir: str | Path) -> dict[str, float]:
         raise NeuralabError(
             str(run_dir), f"calibration is for classifiers; this run is {task.name}"
         )
-    bundle, _ = load_run_data(run_dir)
-    model = Predictor.load(run_dir).model
+    bundle, _ = load_run_data(run_dir, trust_code=trust_code)
+    model = Predictor.load(run_dir, trust_code=trust_code).model
     val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
     temperature = fit_temperature(val, bundle.y_val)
     card["calibration"] = {

@@ -54,6 +54,14 @@ Overrides = Annotated[
     typer.Option("--set", help="Override a key, e.g. --set optim.lr=0.01 (repeatable)."),
 ]
 
+TrustCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code",
+        help="Load a run that carries its network's code (family: module): this executes it.",
+    ),
+]
+
 
 @app.callback()
 def _root(
@@ -155,12 +163,13 @@ def train_command(
     nproc: Annotated[
         int, typer.Option("--nproc", min=1, help="Data-parallel processes here (via torchrun).")
     ] = 1,
+    trust_code: TrustCode = False,
 ) -> None:
     """Train one experiment (or --resume one); print its test metrics and run directory."""
     if resume is not None:
         if nproc > 1:
             raise NeuralabError("--nproc", "a run resumes in one process", "drop --nproc")
-        run = api.resume(resume, callbacks=[ProgressBar("val_loss")])
+        run = api.resume(resume, callbacks=[ProgressBar("val_loss")], trust_code=trust_code)
     elif experiment is None:
         raise NeuralabError("train", "no experiment file given", "neuralab train EXPERIMENT.yaml")
     else:
@@ -329,9 +338,10 @@ def lr_find_command(
 def evaluate_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """Recompute a run's test-split metrics from its folder: its split, its data, its weights."""
-    metrics = api.evaluate_run(run_dir)
+    metrics = api.evaluate_run(run_dir, trust_code=trust_code)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -348,9 +358,10 @@ def predict_command(
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the CSV here instead of stdout.")
     ] = None,
+    trust_code: TrustCode = False,
 ) -> None:
     """Predict labels (with class probabilities) or values for new samples."""
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     prediction = predictor.predict(predictor.read_inputs(input_path))
     text = prediction.to_csv()
     if output is None:
@@ -377,9 +388,10 @@ def generate_command(
         Path | None,
         typer.Option("--output", help="Grid PNG to write (default: RUN/generated-seedS.png)."),
     ] = None,
+    trust_code: TrustCode = False,
 ) -> None:
     """Generate: text from a language model, an image grid from a GAN or a VAE."""
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     if predictor.task.writes_text:
         text = predictor.generate_text(
             prompt, length, temperature=temperature, top_k=top_k, seed=seed
@@ -411,28 +423,33 @@ def explain_command(
         typer.Option("--global", help="Permutation importance of each column on the test split."),
     ] = False,
     out: Out = Path("runs"),
+    trust_code: TrustCode = False,
 ) -> None:
     """Attribute each sample's prediction to its inputs (Captum), or with --global rank the
     input columns by permutation importance; write PNG and JSON."""
     if global_:
         if input_path is not None:
             raise NeuralabError("--global", "ranks columns on the test split; it takes no INPUT")
-        console.print(f"importance: {api.importance(run_dir, out)}", soft_wrap=True)
+        folder = api.importance(run_dir, out, trust_code=trust_code)
+        console.print(f"importance: {folder}", soft_wrap=True)
         return
     if input_path is None:
         raise NeuralabError("INPUT", "missing: samples to explain", "or --global for a ranking")
     from neuralab.explain import write_explanation  # Captum loads only when asked for
 
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     samples = predictor.read_inputs(input_path)
     folder = write_explanation(predictor, samples, method=method, target=target, out=out)
     console.print(f"explanation: {folder}", soft_wrap=True)
 
 
 @app.command("calibrate")
-def calibrate_command(run_dir: Annotated[Path, typer.Argument(help="A classifier's run.")]) -> None:
+def calibrate_command(
+    run_dir: Annotated[Path, typer.Argument(help="A classifier's run.")],
+    trust_code: TrustCode = False,
+) -> None:
     """Fit temperature scaling on the validation split; predict and evaluate then use it."""
-    result = api.calibrate(run_dir)
+    result = api.calibrate(run_dir, trust_code=trust_code)
     table = Table("expected calibration error", "before", "after", title="calibration")
     for split in ("val", "test"):
         before, after = result[f"{split}_ece_before"], result[f"{split}_ece_after"]
@@ -447,10 +464,11 @@ def resume_command(
         Path | None, typer.Argument(help="An interrupted run's .partial folder (default: newest).")
     ] = None,
     out: Out = Path("runs"),
+    trust_code: TrustCode = False,
 ) -> None:
     """Continue an interrupted run from its newest valid checkpoint."""
     path = run_dir if run_dir is not None else api.latest_unfinished(out)
-    run = api.resume(path, callbacks=[ProgressBar("val_loss")])
+    run = api.resume(path, callbacks=[ProgressBar("val_loss")], trust_code=trust_code)
     _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
     console.print(f"run: {run.path}", soft_wrap=True)
 
@@ -461,20 +479,23 @@ def report_command(
     explain: Annotated[
         bool, typer.Option("--explain", help="Add attributions and permutation importance.")
     ] = False,
+    trust_code: TrustCode = False,
 ) -> None:
     """(Re)write a run's self-contained report.html and print its path."""
-    console.print(f"report: {api.report(run_dir, explain=explain)}", soft_wrap=True)
+    path = api.report(run_dir, explain=explain, trust_code=trust_code)
+    console.print(f"report: {path}", soft_wrap=True)
 
 
 @app.command("export")
 def export_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory of a network.")],
     format_: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
+    trust_code: TrustCode = False,
 ) -> None:
     """Export a run's network to ONNX or TorchScript, checked on its test split."""
     from neuralab.export import export
 
-    exported = export(run_dir, format_)  # type: ignore[arg-type]  # checked inside
+    exported = export(run_dir, format_, trust_code=trust_code)  # type: ignore[arg-type]
     console.print(
         f"wrote {exported.path} (outputs within {exported.max_abs_difference:.2g} of PyTorch "
         f"on {exported.num_samples} test samples)",
@@ -509,6 +530,7 @@ def serve_command(
     runtime: Annotated[
         str, typer.Option(help="torch, or onnx (needs `neuralab export` and the [onnx] extra).")
     ] = "torch",
+    trust_code: TrustCode = False,
 ) -> None:
     """Serve the runs in RUNS_DIR: JSON API under /v1, dashboard at /, /metrics."""
     from neuralab.serve import ServeSettings
@@ -524,6 +546,7 @@ def serve_command(
         max_wait_ms=max_wait_ms,
         max_body_bytes=max_body_bytes,
         runtime=runtime,
+        trust_code=trust_code,
     )
     os.environ[SERVE_SETTINGS_VARIABLE] = json.dumps(
         {**settings_json(settings), "threads": torch.get_num_threads()}
@@ -563,8 +586,11 @@ def models() -> None:
 
 def _options(cls: type[BaseModel]) -> str:
     """`key=default` for every option of a config class."""
-    fields = [(name, f.default) for name, f in cls.model_fields.items() if name != "family"]
-    return ", ".join(f"{name}={_yaml_value(default)}" for name, default in fields)
+    return ", ".join(
+        f"{name}={'(required)' if field.is_required() else _yaml_value(field.default)}"
+        for name, field in cls.model_fields.items()
+        if name != "family"
+    )
 
 
 def _yaml_value(value: object) -> str:

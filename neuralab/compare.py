@@ -381,8 +381,10 @@ def _per_sample_errors(runs, task: Task) -> dict:
     test split as its folder stored it (one seed: the same for all)."""
     errors = {}
     for family, family_runs in runs.items():
-        bundle, _ = load_run_data(family_runs[0].path)
-        output = predict_outputs(Predictor.load(family_runs[0].path).model, bundle.x_test)
+        bundle, _ = load_run_data(family_runs[0].path, trust_code=True)
+        # runs this comparison just trained: a user network's code in them is the user's own
+        predictor = Predictor.load(family_runs[0].path, trust_code=True)
+        output = predict_outputs(predictor.model, bundle.x_test)
         errors[family] = task.per_sample_errors(output, bundle.y_test).numpy()
     return errors
 

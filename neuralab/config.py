@@ -140,6 +140,7 @@ def load_raw(
     for override in overrides:
         _apply_override(raw, override)
     _resolve_data_paths(raw, base)
+    _resolve_module_path(raw, base)
     return raw
 
 
@@ -224,6 +225,17 @@ def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
     key = {"csv": "csv", "text": "path"}.get(dataset.get("name", "csv"))
     if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
         dataset[key] = str((base / dataset[key]).resolve())
+
+
+def _resolve_module_path(raw: dict[str, Any], base: Path) -> None:
+    """`family: module`'s file, like a CSV, is read from the experiment file's folder."""
+    model = raw.get("model")
+    if not isinstance(model, dict) or model.get("family") != "module":
+        return
+    path = model.get("path")
+    file, _, name = path.rpartition(":") if isinstance(path, str) else ("", "", "")
+    if file.endswith(".py") and not Path(file).is_absolute():  # else the error shows it as written
+        model["path"] = f"{(base / file).resolve()}:{name}"
 
 
 def _problem(error: ErrorDetails, raw: dict[str, Any]) -> Problem:

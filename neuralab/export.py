@@ -48,12 +48,16 @@ class Exported:
     num_samples: int
 
 
-def export(run_dir: str | Path, target: ExportFormat) -> Exported:
-    """Write `model.onnx` or `model.torchscript.pt` into `run_dir`, verified on its test split."""
+def export(run_dir: str | Path, target: ExportFormat, *, trust_code: bool = False) -> Exported:
+    """Write `model.onnx` or `model.torchscript.pt` into `run_dir`, verified on its test split.
+
+    A run of the user's own network executes its `code/` copy to load: `trust_code` must be
+    true. The exported file holds a graph, not that code: serving it needs no trust.
+    """
     run_dir = Path(run_dir)
     if target not in FILES:
         raise NeuralabError("--format", f"'{target}' is not a format", "valid: onnx, torchscript")
-    predictor = Predictor.load(run_dir)
+    predictor = Predictor.load(run_dir, trust_code=trust_code)
     family = predictor.card["model"]["family"]
     if isinstance(predictor.model, Baseline):
         raise NeuralabError(
@@ -61,7 +65,7 @@ def export(run_dir: str | Path, target: ExportFormat) -> Exported:
         )
     _refuse_unfaithful(predictor.card, target)
     model = predictor.model.eval()
-    x_test = load_run_data(run_dir)[0].x_test
+    x_test = load_run_data(run_dir, trust_code=trust_code)[0].x_test
     final = run_dir / FILES[target]
     partial = final.with_name(f".{final.name}.partial")
     try:
@@ -189,7 +193,9 @@ class OnnxPredictor(Predictor):
     """A run's exported `model.onnx`, predicting like `Predictor` (same scaling, labels)."""
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> OnnxPredictor:
+    def load(cls, run_dir: str | Path, *, trust_code: bool = False) -> OnnxPredictor:
+        """The run's `model.onnx`; `trust_code` is not needed: a graph runs no Python code
+        from the run, even when a `code/` copy of the user's network trained it."""
         run_dir = Path(run_dir)
         path = run_dir / FILES["onnx"]
         if not path.is_file():

@@ -8,7 +8,8 @@ network family derives from `models.network.NetworkConfig`, a classical baseline
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Self
 
 from neuralab.errors import Problem
 from neuralab.schema import Strict
@@ -37,6 +38,28 @@ class Family(Strict):
     def problems(self, experiment: Experiment) -> list[Problem]:
         """Settings of `experiment` this family cannot honour, all at once."""
         return []
+
+    def check_builds(self, meta: DataMeta) -> None:
+        """Fail before any file is written if the model cannot be built for this data; only
+        a family whose build runs the user's code needs to look (the others build safely)."""
+
+    def carry_into(self, run_dir: Path) -> Self:
+        """The spec training uses once the run folder exists: a family whose code travels
+        with the run copies it into `run_dir` and builds from the copy."""
+        return self
+
+    def as_recorded(self) -> Self:
+        """The spec as the card records it (a carried network: by its copy in the run)."""
+        return self
+
+    def in_run(self, run_dir: Path, *, trust_code: bool) -> Self:
+        """The spec that rebuilds a saved run's model from `run_dir` alone.
+
+        Raises:
+            NeuralabError: When rebuilding would execute code the run carries, unless
+                `trust_code`.
+        """
+        return self
 
     def export_refusal(self) -> tuple[str, str] | None:
         """Why no exported graph of this family reproduces its predictions, and what serves

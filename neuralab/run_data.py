@@ -21,7 +21,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from neuralab.config import load_config, load_raw, set_key
+from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.data import DataBundle, DatasetConfig, SplitIndices
 from neuralab.errors import NeuralabError
 from neuralab.runs import CONFIG, read_card
@@ -67,7 +67,13 @@ def source_record(source: DatasetConfig, run_dir: Path, split: SplitIndices) -> 
     return {"files": files, "samples_sha256": split.samples_sha256}
 
 
-def load_run_data(run_dir: str | Path) -> tuple[DataBundle, Task]:
+def saved_experiment(run_dir: Path, *, trust_code: bool) -> Experiment:
+    """A run's experiment as its folder saved it, its model rebuilt from the folder alone
+    (a user's network from the run's own copy, if trusted)."""
+    return _in_run(load_config(run_dir / CONFIG), run_dir, trust_code)
+
+
+def load_run_data(run_dir: str | Path, *, trust_code: bool = False) -> tuple[DataBundle, Task]:
     """The data and task a run trained with, rebuilt from its folder alone.
 
     Raises:
@@ -83,12 +89,18 @@ def load_run_data(run_dir: str | Path) -> tuple[DataBundle, Task]:
     if SOURCE not in card or not (run_dir / SPLIT).is_file():
         # a run trained before folders stored their split: split again from config and
         # seed, as such runs always were (without a check that the data is unchanged)
-        bundle, task, _ = prepare(load_config(raw))
+        bundle, task, _ = prepare(_in_run(load_config(raw), run_dir, trust_code))
         return bundle, task
     for entry in card[SOURCE]["files"]:
         set_key(raw, entry["key"], str(_unchanged_file(entry, run_dir)))
-    bundle, task, _ = prepare(load_config(raw), split=read_split(run_dir))
+    experiment = _in_run(load_config(raw), run_dir, trust_code)
+    bundle, task, _ = prepare(experiment, split=read_split(run_dir))
     return bundle, task
+
+
+def _in_run(experiment: Experiment, run_dir: Path, trust_code: bool) -> Experiment:
+    model = experiment.model.in_run(run_dir, trust_code=trust_code)
+    return experiment.model_copy(update={"model": model})
 
 
 def _unchanged_file(entry: dict[str, str], run_dir: Path) -> Path:

@@ -6,6 +6,8 @@ runs/<name>-<yyyymmdd-hhmmss>/
   split.safetensors                 which samples went to train/val/test (run_data.py)
   model.safetensors  curves.png     deep models (weights, learning curves)
   model.skops                       classical baselines (no pickle)
+  code/<file>.py                    `family: module`: the user's network file, which a
+                                    load executes only when trusted (`trust_code`)
 ```
 
 A run is built in a hidden `.partial` folder and renamed into place only when complete,
@@ -170,11 +172,14 @@ class Predictor:
         self.task = task_from_card(card)
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> Predictor:
+    def load(cls, run_dir: str | Path, *, trust_code: bool = False) -> Predictor:
+        """The run's model with its weights; a run of the user's own network (`family:
+        module`) is built from its copy in `code/`, which is executed only when trusted."""
         run_dir = Path(run_dir)
         card = read_card(run_dir)
         meta = DataMeta.from_dict(card["data"])
         spec = TypeAdapter(ModelConfig).validate_python(card["model"])
+        spec = spec.in_run(run_dir, trust_code=trust_code)
         model: torch.nn.Module | Baseline
         if isinstance(spec, BaselineSpec):
             regression = isinstance(task_from_card(card), Regression)

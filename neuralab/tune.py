@@ -589,5 +589,7 @@ def _copy_best_run(folder: Path, best: FrozenTrial) -> Path | None:
     shutil.copytree(source, staging)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
-    api.report(target)  # trials skip their reports; the kept run gets its own
+    # trials skip their reports; the kept run gets its own. It trained from this study's
+    # experiment, so a user network's code in it is the user's own file.
+    api.report(target, trust_code=True)
     return target

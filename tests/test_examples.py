@@ -31,7 +31,7 @@ def test_example_validates_and_opens_with_a_comment(path):
     assert first.startswith("# ")
     text = path.read_text()
     run = "neuralab compare" if path.name.startswith("ablation-") else "neuralab train"
-    assert f"{run} examples/{path.name}" in text
+    assert f"{run} examples/{path.relative_to(EXAMPLES).as_posix()}" in text
     assert path.name.startswith("ablation-") == ("--vary" in text)
 
 
@@ -50,6 +50,13 @@ def test_digits_resnet_example_reaches_097(tmp_path):
 def test_adding_lstm_example_solves_the_adding_problem(tmp_path):
     run = neuralab.train(EXAMPLES / "adding-lstm.yaml", out=tmp_path)
     assert run.test_metrics["r2"] >= 0.9
+
+
+@pytest.mark.slow  # ~6 s with one thread
+def test_own_module_example_reaches_097(tmp_path):
+    run = neuralab.train(EXAMPLES / "own_module" / "digits-own-module.yaml", out=tmp_path)
+    assert run.test_metrics["accuracy"] >= 0.97
+    assert (run.path / "code" / "net.py").is_file()
 
 
 def test_csv_regression_example_reaches_r2_09(tmp_path):

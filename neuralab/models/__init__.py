@@ -20,6 +20,7 @@ from neuralab.models.charlm import CharLM, CharLMConfig
 from neuralab.models.cnn import CNN, CNNConfig
 from neuralab.models.gan import GAN, GANConfig
 from neuralab.models.mlp import MLP, MLPConfig
+from neuralab.models.module import ModuleConfig
 from neuralab.models.network import NetworkConfig
 from neuralab.models.recurrent import RecurrentNetwork, RNNConfig
 from neuralab.models.resnet import ResNet, ResNetConfig
@@ -37,6 +38,7 @@ NetworkSpec = (
     | Seq2SeqConfig
     | CharLMConfig
     | GANConfig
+    | ModuleConfig
 )
 # The registry: every model an experiment can name, deep or classical.
 ModelConfig = Annotated[NetworkSpec | BaselineConfig, Field(discriminator="family")]
@@ -78,6 +80,7 @@ __all__ = [
     "CNNConfig",
     "MLPConfig",
     "ModelConfig",
+    "ModuleConfig",
     "RNNConfig",
     "RecurrentNetwork",
     "ResNet",

@@ -46,6 +46,7 @@ class ServeSettings:
         max_wait_ms: How long a request waits for others to join its batch.
         max_body_bytes: Larger request bodies are refused with 413.
         runtime: "torch", or "onnx" to run each run's exported model.onnx.
+        trust_code: Load runs that carry code (`family: module`), which executes it.
     """
 
     runs_dir: Path
@@ -55,6 +56,7 @@ class ServeSettings:
     max_wait_ms: float = 0.0
     max_body_bytes: int = 1_000_000
     runtime: str = "torch"
+    trust_code: bool = False
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -67,7 +69,9 @@ def json_response(content: Any, status: int = 200) -> Response:
 
 def create_app(settings: ServeSettings) -> FastAPI:
     """The ASGI app serving the run directories in `settings.runs_dir`."""
-    store = ModelStore(Path(settings.runs_dir), runtime=settings.runtime)
+    store = ModelStore(
+        Path(settings.runs_dir), runtime=settings.runtime, trust_code=settings.trust_code
+    )
     batchers: dict[str, MicroBatcher] = {}
     app = FastAPI(title="neuralab", version=__version__, docs_url="/docs", redoc_url=None)
     app.include_router(_api(settings, store, batchers))

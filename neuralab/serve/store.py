@@ -39,10 +39,13 @@ class ModelStore:
         root: The served folder; only its direct, finished run directories are models.
         runtime: "torch" loads weights with `neuralab.load`; "onnx" runs each run's
             exported `model.onnx` with ONNX Runtime.
+        trust_code: Load (with "torch") runs that carry the user's network code, which
+            executes it; otherwise such a run answers with the error saying so.
     """
 
     root: Path
     runtime: str = "torch"
+    trust_code: bool = False
     _loaded: dict[str, Runtime] = field(default_factory=dict)
 
     def names(self) -> list[str]:
@@ -77,7 +80,7 @@ class ModelStore:
             from neuralab.export import OnnxPredictor  # optional extra [onnx]
 
             return OnnxPredictor.load(run_dir)
-        return Predictor.load(run_dir)
+        return Predictor.load(run_dir, trust_code=self.trust_code)
 
 
 def summary(name: str, card: dict[str, Any]) -> dict[str, Any]:

@@ -22,8 +22,9 @@ CASES = {
 
 
 # Token families load from their card too: tests/models/test_seq2seq.py and test_charlm.py;
-# the GAN, which generates instead of predicting, in tests/models/test_gan.py.
-LOADED_ELSEWHERE = {"seq2seq", "charlm", "gan"}
+# the GAN, which generates instead of predicting, in tests/models/test_gan.py; a user's
+# own network (which needs trust_code) in tests/models/test_module.py.
+LOADED_ELSEWHERE = {"seq2seq", "charlm", "gan", "module"}
 
 
 def test_every_family_has_a_load_case():

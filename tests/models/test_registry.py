@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 from pydantic import TypeAdapter
@@ -9,6 +11,9 @@ from pydantic import TypeAdapter
 from neuralab.errors import NeuralabError
 from neuralab.models import FAMILIES, ModelConfig
 from tests.conftest import TINY_VIT
+
+# the user's own network of `family: module`, in a file of its own
+USER_NETWORK = f"{Path(__file__).with_name('user_network.py')}:TinyNet"
 
 # family -> (tiny spec, input shape, pinned parameter count)
 TINY = {
@@ -91,6 +96,12 @@ TINY = {
         + 4 * 8 * 16
         + 2 * 8
         + (33 + 1),
+    ),
+    "module": (
+        {"family": "module", "path": USER_NETWORK, "args": {"hidden": 8}},
+        (1, 8, 8),
+        # linear 64 -> 8, linear 8 -> 3
+        64 * 8 + 8 + 8 * 3 + 3,
     ),
 }
 # Families whose output is a reconstruction shaped like the input, not one score per class.
