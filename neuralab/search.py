@@ -59,12 +59,12 @@ class Dimension(Strict):
     def _distinct_choices(self) -> Dimension:
         # Optuna finds a stored choice by equality, so `1`, `1.0` and `true`, or `[8]` and
         # the text '[8]', would all come back as the first of them.
-        labels = self.labels()
+        choices, labels = list(self.choice or []), self.labels()
         for index, label in enumerate(labels):
             if label in labels[:index]:
                 raise ValueError(
-                    f"choices {labels[labels.index(label)]!r} and {labels[index]!r} "
-                    "are one choice to the study; list it once"
+                    f"choices {choices[labels.index(label)]!r} and {choices[index]!r} "
+                    "are one choice to the study; keep one of them"
                 )
         return self
 

@@ -54,7 +54,7 @@ def trials_of(folder):
         ({"train.batch_size": {"uniform": [16, 128]}}, {}, "search.space.train.batch_size"),
         ({"train.epochs": {"int": [0, 3]}}, {}, "search.space.train.epochs"),
         ({"model.dropout": {"choice": []}}, {}, "search.space.model.dropout.choice"),
-        ({"model.hidden_sizes": {"choice": [[8], "[8]"]}}, {}, "'[8]' and '[8]' are one choice"),
+        ({"model.hidden_sizes": {"choice": [[8], "[8]"]}}, {}, "[8] and '[8]' are one choice"),
         ({"model.dropout": {"choice": [0.0, 0, False]}}, {}, "0.0 and 0 are one choice"),
         ({"optim.lr": {"loguniform": [0.1, 0.2]}}, {}, "did you mean 'log_uniform'"),
         (LR, {"metric": "val_acc"}, "search.metric: 'val_acc' is not a validation metric"),
