@@ -288,7 +288,7 @@ def _train_into(
             title=experiment.name,
             best_epoch=record.best_epoch,
         )
-    card = _card(experiment, model, task, bundle, record)
+    card = _card(experiment, model, task, bundle, record, processes=shard.world)
     card[SOURCE] = source_record(experiment.data.dataset, run_dir, bundle.split)
     save_model(run_dir, model)
     save_split(run_dir, bundle.split)
@@ -463,8 +463,14 @@ def _early_stopping(stopping: EarlyStoppingConfig | None, task: Task) -> EarlySt
     return EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta)
 
 
-def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str, Any]:
-    """What a loader needs, plus what the run measured (val and test, once, at the end)."""
+def _card(
+    experiment, model, task: Task, bundle, record: FitRecord, *, processes: int
+) -> dict[str, Any]:
+    """What a loader needs, plus what the run measured (val and test, once, at the end).
+
+    `processes` is how many data-parallel processes trained the last session (a resumed
+    run resumes in one).
+    """
     started = time.perf_counter()
     if isinstance(task, Summarized):  # a language model's logits are summed chunk by chunk
         test = evaluate(model, task, bundle.x_test, bundle.y_test)
@@ -488,6 +494,7 @@ def _card(experiment, model, task: Task, bundle, record: FitRecord) -> dict[str,
         "epochs_run": record.epochs_run,
         "best_epoch": record.best_epoch or record.epochs_run,
         "seed": experiment.seed,
+        "processes": processes,  # like the thread count, it changes the float sums
         "diagnostics": record.diagnostics,
         **({"transfer": record.transfer} if record.transfer else {}),
         "versions": {

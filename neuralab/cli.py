@@ -26,7 +26,7 @@ from neuralab import api
 from neuralab.baselines import BaselineSpec, describe_baselines
 from neuralab.compare import Comparison
 from neuralab.config import load_config
-from neuralab.cross_validation import CrossValidation, cross_validate
+from neuralab.cross_validation import CrossValidation, train_experiment
 from neuralab.data import describe_datasets
 from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
@@ -186,10 +186,11 @@ def train_command(
             raise typer.Exit(_launch(nproc, experiment, set_ or [], out))
         stopping = spec.train.early_stopping
         progress = ProgressBar(stopping.monitor if stopping else "val_loss")
-        if spec.data.split.folds:
-            _print_folds(cross_validate(spec, out=out, callbacks=[progress]))
+        result = train_experiment(spec, out=out, callbacks=[progress])
+        if isinstance(result, CrossValidation):
+            _print_folds(result)
             return
-        run = api.train(spec, out=out, callbacks=[progress])
+        run = result
         if not distributed.current().writes:
             return  # rank 0 reports for all
     _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)

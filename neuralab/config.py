@@ -139,6 +139,7 @@ def load_raw(
     _expand_text_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
+    _expand_text_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
     _resolve_data_paths(raw, base)
     _resolve_module_path(raw, base)
     return raw
@@ -206,7 +207,8 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
 def _expand_text_shorthand(raw: dict[str, Any]) -> None:
     """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`.
 
-    Done before overrides, so `--set data.dataset.window=64` finds the dataset section.
+    Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
+    and again after them.
     """
     data = raw.get("data")
     if isinstance(data, dict) and "text" in data and "dataset" not in data:

@@ -4,6 +4,9 @@ Every fold trains with the experiment's seed, so the K-fold partition is the sam
 folds and each sample is tested exactly once. The runs go under one parent folder with
 `config.yaml`, `folds.csv` (each fold's test metrics) and `cv-summary.json` (mean and std
 per metric).
+
+`train_experiment` is what `neuralab train` and `neuralab.train()` do: one run, or with
+folds one run per fold.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from neuralab.api import Run, train
+from neuralab import api
+from neuralab.api import Run
 from neuralab.config import Experiment, load_config
 from neuralab.errors import NeuralabError
 from neuralab.runs import NewRunDir, save_config
@@ -45,6 +49,7 @@ def cross_validate(
     overrides: Sequence[str] = (),
     out: str | Path = "runs",
     callbacks: Sequence[Callback] = (),
+    write_report: bool = True,
 ) -> CrossValidation:
     """Train one run per fold of `data.split.folds` and summarise their test metrics.
 
@@ -53,6 +58,7 @@ def cross_validate(
         overrides: `key.path=value` strings applied before validation.
         out: Folder the cross-validation folder is created in.
         callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
+        write_report: Write each fold's `report.html`.
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, list(overrides))
@@ -62,10 +68,11 @@ def cross_validate(
     with NewRunDir(Path(out), f"{experiment.name}-cv") as folder:
         save_config(folder.path / "config.yaml", experiment.resolved())
         runs = [
-            train(
+            api.train(
                 with_fold(experiment, k, f"{experiment.name}-fold{k}"),
                 out=folder.path / "runs",
                 callbacks=callbacks,
+                write_report=write_report,
             )
             for k in range(folds)
         ]
@@ -73,6 +80,33 @@ def cross_validate(
         _write(folder.path, [run.test_metrics for run in runs], summary)
     moved = [Run(folder.path / "runs" / run.path.name, run.card) for run in runs]
     return CrossValidation(folder.path, moved, summary)
+
+
+def train_experiment(
+    experiment: Experiment | str | Path | dict[str, Any],
+    *,
+    overrides: Sequence[str] = (),
+    out: str | Path = "runs",
+    callbacks: Sequence[Callback] = (),
+    write_report: bool = True,
+) -> Run | CrossValidation:
+    """Train an experiment as `neuralab train` does (this is `neuralab.train`).
+
+    Returns the `Run` it wrote; with `data.split.folds: K`, the `CrossValidation` of its K
+    runs, one per fold (see `cross_validate`).
+
+    Args:
+        experiment: An `Experiment`, a YAML path, or the experiment as a dict.
+        overrides: `key.path=value` strings applied before validation.
+        out: Folder the run (or cross-validation) directory is created in.
+        callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
+        write_report: Write `report.html` (most of a tiny run's time).
+    """
+    if not isinstance(experiment, Experiment):
+        experiment = load_config(experiment, list(overrides))
+    if experiment.data.split.folds:
+        return cross_validate(experiment, out=out, callbacks=callbacks, write_report=write_report)
+    return api.train(experiment, out=out, callbacks=callbacks, write_report=write_report)
 
 
 def _summarise(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -12,6 +12,7 @@ import builtins
 import math
 from typing import Any, Literal
 
+import yaml
 from pydantic import Field, model_validator
 
 from neuralab.errors import did_you_mean
@@ -45,7 +46,7 @@ class Dimension(Strict):
     def _valid_range(self) -> Dimension:
         kind = self.kind
         if kind == "choice":
-            return self
+            return self._distinct_choices()
         low, high = getattr(self, kind)
         if not low < high:
             raise ValueError(f"{kind} needs low < high, but got low={low}, high={high}")
@@ -55,6 +56,18 @@ class Dimension(Strict):
             raise ValueError(f"{kind} needs finite bounds, but got [{low}, {high}]")
         return self
 
+    def _distinct_choices(self) -> Dimension:
+        # Optuna finds a stored choice by equality, so `1`, `1.0` and `true`, or `[8]` and
+        # the text '[8]', would all come back as the first of them.
+        choices, labels = list(self.choice or []), self.labels()
+        for index, label in enumerate(labels):
+            if label in labels[:index]:
+                raise ValueError(
+                    f"choices {choices[labels.index(label)]!r} and {choices[index]!r} "
+                    "are one choice to the study; keep one of them"
+                )
+        return self
+
     @property
     def kind(self) -> str:
         return next(k for k in KINDS if getattr(self, k) is not None)
@@ -62,6 +75,22 @@ class Dimension(Strict):
     def extremes(self) -> list[Any]:
         """The values at the edges of this dimension: what a trial may set the key to."""
         return list(self.choice) if self.choice is not None else list(getattr(self, self.kind))
+
+    def labels(self) -> list[Any]:
+        """What a study stores for each choice: scalars as they are, lists and mappings
+        as their YAML text (Optuna stores scalar choices only)."""
+        return [
+            c if _scalar(c) else yaml.safe_dump(c, default_flow_style=True).strip()
+            for c in self.choice or []
+        ]
+
+    def chosen(self, label: Any) -> Any:
+        """The choice that a study stored as `label`, whatever mix of kinds the choices are."""
+        return list(self.choice or [])[self.labels().index(label)]
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
 
 
 class SearchConfig(Strict):

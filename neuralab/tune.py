@@ -452,17 +452,7 @@ def _suggest(trial: optuna.Trial, key: str, dimension: Dimension) -> Any:
         return trial.suggest_float(key, *dimension.uniform)
     if dimension.int is not None:
         return trial.suggest_int(key, *dimension.int)
-    choices = list(dimension.choice or [])
-    # Optuna stores scalar choices only; lists and mappings are stored as their YAML text.
-    labels = [
-        c if _scalar(c) else yaml.safe_dump(c, default_flow_style=True).strip() for c in choices
-    ]
-    picked = trial.suggest_categorical(key, labels)
-    return choices[labels.index(picked)]
-
-
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, bool | int | float | str)
+    return dimension.chosen(trial.suggest_categorical(key, dimension.labels()))
 
 
 # -- liveness of local workers ---------------------------------------------------------
@@ -568,9 +558,7 @@ def _values(trial: FrozenTrial, search: SearchConfig) -> dict[str, Any]:
     values = {}
     for key, dimension in search.space.items():
         value = trial.params[key]
-        if dimension.choice is not None and not _scalar(dimension.choice[0]):
-            value = yaml.safe_load(value)
-        values[key] = value
+        values[key] = value if dimension.choice is None else dimension.chosen(value)
     return values
 
 

@@ -6,9 +6,12 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 
 import neuralab
 from neuralab.compare import _paired_t, _per_sample_test
+from neuralab.config import load_config
+from neuralab.data import load_data
 from tests.conftest import tiny_experiment
 
 
@@ -35,9 +38,22 @@ def test_compare_writes_leaderboard_files_and_ranks_models(tmp_path):
     assert "paired t-test across seeds" in (comparison.path / "leaderboard.md").read_text()
     for runs in comparison.runs.values():
         assert all(run.path.is_dir() for run in runs)
-        # same seed -> same split for every model
-    splits = {family: runs[0].card["data"]["sizes"] for family, runs in comparison.runs.items()}
-    assert len({str(s) for s in splits.values()}) == 1
+    test_rows = [_same_test_rows([runs[s] for runs in comparison.runs.values()]) for s in (0, 1)]
+    assert not torch.equal(test_rows[0], test_rows[1])  # the split follows the seed
+
+
+def _same_test_rows(runs) -> torch.Tensor:
+    """The test inputs every one of `runs` was scored on, checked to be one and the same:
+    each run's config gives the same test rows, and scoring the run's saved model on them
+    gives its card's test metrics."""
+    configs = [load_config(run.path / "config.yaml") for run in runs]
+    bundles = [load_data(config.data, task=None, seed=config.seed) for config in configs]
+    for bundle in bundles[1:]:
+        assert torch.equal(bundle.x_test, bundles[0].x_test)
+        assert torch.equal(bundle.y_test, bundles[0].y_test)
+    for run in runs:
+        assert neuralab.evaluate_run(run.path) == pytest.approx(run.test_metrics, rel=1e-6)
+    return bundles[0].x_test
 
 
 def test_aliases_and_unknown_models(tmp_path):

@@ -143,3 +143,29 @@ def test_config_is_frozen():
     experiment = load_config(tiny_experiment())
     with pytest.raises(ValueError, match="frozen"):
         experiment.seed = 3
+
+
+TEXT_SHORTHAND = "data:\n  dataset: {text: corpus.txt, window: 64}\nmodel: {family: charlm}\n"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "overrides"),
+    [
+        (TEXT_SHORTHAND, ()),
+        ("data: {text: corpus.txt}\nmodel: {family: charlm}\n", ["data.dataset.window=64"]),
+        (
+            "data: {dataset: digits}\nmodel: {family: charlm}\n",
+            ["data.dataset={text: corpus.txt, window: 64}"],
+        ),
+        (TEXT_SHORTHAND, ["data.dataset={text: corpus.txt, window: 64}"]),
+    ],
+)
+def test_text_shorthand_with_window_in_the_file_or_set(tmp_path, yaml_text, overrides):
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml_text)
+    dataset = load_config(path, overrides).data.dataset
+    assert (dataset.name, dataset.path, dataset.window) == (
+        "text",
+        str(tmp_path / "corpus.txt"),
+        64,
+    )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+import neuralab
 from neuralab.config import load_config
 from neuralab.data import load_data
 from neuralab.errors import NeuralabError
@@ -99,3 +100,19 @@ def test_folds_train_in_one_process(tmp_path, run_cli):
     code, _, err = run_cli("train", str(path), "--nproc", "2", "--out", str(tmp_path / "out"))
     assert code == 2
     assert "error: --nproc: data.split.folds trains its folds in one process" in err
+
+
+def test_python_train_with_folds_trains_every_fold_as_the_cli_does(tmp_path, run_cli):
+    experiment = tiny_experiment(data={"dataset": "digits", "split": {"folds": 3}}, model=TINY_SVM)
+    result = neuralab.train(experiment, out=tmp_path / "python")
+    path = _write(tmp_path, data={"dataset": "digits", "split": {"folds": 3}}, model=TINY_SVM)
+    code, _, err = run_cli("train", str(path), "--out", str(tmp_path / "cli"))
+    assert code == 0, err
+
+    assert isinstance(result, neuralab.CrossValidation)
+    assert [run.card["name"] for run in result.runs] == ["tiny-fold0", "tiny-fold1", "tiny-fold2"]
+    [cli_folder] = (tmp_path / "cli").iterdir()
+    cli_summary = json.loads((cli_folder / "cv-summary.json").read_text())
+    assert json.loads((result.path / "cv-summary.json").read_text()) == cli_summary
+    # without folds it is one run, as before
+    assert isinstance(neuralab.train(tiny_experiment(model=TINY_SVM), out=tmp_path), neuralab.Run)

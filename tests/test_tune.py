@@ -18,9 +18,10 @@ import yaml
 import neuralab
 from neuralab.config import load_config
 from neuralab.errors import NeuralabError
+from neuralab.search import SearchConfig
 from neuralab.train import Callback, TrainState
 from neuralab.train.loop import TrainingInterrupted
-from neuralab.tune import Pruning, tune
+from neuralab.tune import Pruning, _suggest, _values, tune
 from tests.conftest import tiny_experiment
 
 LR = {"optim.lr": {"log_uniform": [1.0e-4, 0.3]}}
@@ -53,6 +54,8 @@ def trials_of(folder):
         ({"train.batch_size": {"uniform": [16, 128]}}, {}, "search.space.train.batch_size"),
         ({"train.epochs": {"int": [0, 3]}}, {}, "search.space.train.epochs"),
         ({"model.dropout": {"choice": []}}, {}, "search.space.model.dropout.choice"),
+        ({"model.hidden_sizes": {"choice": [[8], "[8]"]}}, {}, "[8] and '[8]' are one choice"),
+        ({"model.dropout": {"choice": [0.0, 0, False]}}, {}, "0.0 and 0 are one choice"),
         ({"optim.lr": {"loguniform": [0.1, 0.2]}}, {}, "did you mean 'log_uniform'"),
         (LR, {"metric": "val_acc"}, "search.metric: 'val_acc' is not a validation metric"),
         (LR, {"pruner": "asha"}, "search.pruner"),
@@ -130,6 +133,51 @@ def test_study_prunes_and_its_best_trial_beats_the_default(tmp_path):
     for name in ("history.png", "importances.png", "slice-optim.lr.png"):
         assert (study.path / name).stat().st_size > 10_000
     assert (study.best_run / "report.html").is_file()
+
+
+EARLY_STOPPING = {"monitor": "val_loss", "patience": 3}
+
+
+def test_choices_mixing_null_mappings_and_lists_reach_every_trial_and_best_yaml(tmp_path):
+    space = {
+        "train.early_stopping": {"choice": [None, EARLY_STOPPING]},
+        "model.hidden_sizes": {"choice": [[8], [16]]},
+    }
+    experiment = experiment_with(space, pruner="none", sampler="random")
+    study = tune(experiment, trials=4, out=tmp_path)
+
+    picked = []
+    for trial in trials_of(study.path):
+        config = load_config(study.path / "trials" / trial.user_attrs["run"] / "config.yaml")
+        early = config.train.early_stopping
+        picked.append(None if early is None else early.model_dump(include={"monitor", "patience"}))
+        assert list(config.model.hidden_sizes) in ([8], [16])
+    assert None in picked  # the study tried both kinds
+    assert EARLY_STOPPING in picked
+
+    best = load_config(study.path / "best.yaml")  # it validates, whichever choice won
+    assert study.best_params["train.early_stopping"] in (None, EARLY_STOPPING)
+    early = best.train.early_stopping
+    chosen = None if early is None else early.model_dump(include={"monitor", "patience"})
+    assert chosen == study.best_params["train.early_stopping"]
+    assert list(best.model.hidden_sizes) == study.best_params["model.hidden_sizes"]
+
+
+def test_every_choice_of_any_kind_comes_back_from_the_stored_trial_as_written():
+    choices = [None, EARLY_STOPPING, [8, 16], 2, 0.5, True, "text", "[8]"]
+    search = SearchConfig(space={"key": {"choice": choices}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    suggested = []
+    for _ in range(60):
+        trial = study.ask()
+        suggested.append(_suggest(trial, "key", search.space["key"]))
+        study.tell(trial, 0.0)
+
+    kinds = {(type(value), repr(value)) for value in suggested}
+    assert kinds == {(type(value), repr(value)) for value in choices}
+    for value, trial in zip(suggested, study.trials, strict=True):
+        stored = _values(trial, search)["key"]
+        assert (type(stored), stored) == (type(value), value)
 
 
 class InterruptSecondTrial(Callback):

@@ -135,8 +135,8 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
                     max_wait_s=settings.max_wait_ms / 1000,
                 )
             prediction = await batcher.predict(x)
-        else:
-            prediction = batch_invariant(model.predict)(x)
+        else:  # in a worker thread: a forward pass on the event loop would stall every request
+            prediction = await asyncio.to_thread(batch_invariant(model.predict), x)
         return json_response({"model": name, "predictions": prediction_rows(prediction)})
 
     @router.post(

@@ -4,6 +4,8 @@ predicting that sample alone."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -94,3 +96,25 @@ def test_app_answers_the_same_with_and_without_batching(client_for, served, batc
     plain = client_for().post(url, json={"inputs": images}).json()
     with client_for(batching=batching, max_wait_ms=1) as client:
         assert client.post(url, json={"inputs": images}).json() == plain
+
+
+def test_an_unbatched_forward_pass_leaves_the_server_answering(client_for, served, monkeypatch):
+    started, release = threading.Event(), threading.Event()
+    original = Predictor.predict
+
+    def slow(self, x):
+        started.set()
+        release.wait(timeout=5)  # bounded: a blocked event loop answers after this
+        return original(self, x)
+
+    monkeypatch.setattr(Predictor, "predict", slow)
+    url = f"/v1/models/{served['digits'].name}/predict"
+    with client_for(batching=False) as client, ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(client.post, url, json={"inputs": load_digits().images[:2].tolist()})
+        assert started.wait(timeout=5)
+        health = client.get("/healthz")  # answered while the forward pass still runs
+        finished_first = pending.done()
+        release.set()
+        assert pending.result(timeout=10).status_code == 200
+    assert health.status_code == 200
+    assert not finished_first
