@@ -22,6 +22,8 @@ from pathlib import Path
 
 import torch
 
+from neuralab.card import read_card
+
 HERE = Path(__file__).resolve().parent
 EXPERIMENT = """\
 name: bench-ddp
@@ -40,7 +42,7 @@ def run_once(config: Path, nproc: int, out: Path) -> float:
         command += ["--nproc", str(nproc)]
     subprocess.run(command, check=True, capture_output=True)
     newest = max(out.iterdir(), key=lambda p: p.stat().st_mtime)
-    return json.loads((newest / "card.json").read_text())["train_seconds"]
+    return read_card(newest).train_seconds
 
 
 def main() -> None:

@@ -49,9 +49,9 @@ def measure(example: Path, passes: int) -> dict[str, Any]:
         seconds.append(time.perf_counter() - started)
     row = {
         "example": str(example.relative_to(ROOT)),
-        "family": run.card["model"]["family"],
-        "task": run.card["task"],
-        "parameters": run.card["num_parameters"],
+        "family": run.card.family,
+        "task": run.card.task,
+        "parameters": run.card.num_parameters,
         "batch_size": experiment.train.batch_size,
         "train_samples_per_second": timer.samples_per_second,
         "test_samples": len(x),

@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,17 @@ import torch
 from neuralab import __version__
 from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.calibration import expected_calibration_error, fit_temperature
+from neuralab.card import (
+    Calibration,
+    Card,
+    Diagnostics,
+    Privacy,
+    Source,
+    Transfer,
+    Versions,
+    read_card,
+    write_card,
+)
 from neuralab.config import EarlyStoppingConfig, Experiment, load_config
 from neuralab.data import DataBundle, SplitIndices, load_data
 from neuralab.errors import NeuralabError, did_you_mean
@@ -32,23 +43,19 @@ from neuralab.multitask import TasksConfig, load_multitask
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
 from neuralab.run_data import (
-    SOURCE,
     load_run_data,
     save_split,
     saved_experiment,
     source_record,
 )
 from neuralab.runs import (
-    CARD,
     CHECKPOINTS,
     CONFIG,
     CURVES,
     METRICS,
     NewRunDir,
     Predictor,
-    read_card,
     save_config,
-    save_json,
     save_json_lines,
     save_model,
     unfinished_runs,
@@ -97,11 +104,11 @@ class Run:
     """A finished run: where it lives and what it measured."""
 
     path: Path
-    card: dict[str, Any]
+    card: Card
 
     @property
     def test_metrics(self) -> dict[str, float]:
-        return self.card["metrics"]["test"]
+        return self.card.metrics["test"]
 
 
 @dataclass
@@ -112,9 +119,9 @@ class FitRecord:
     epochs_run: int = 1
     best_epoch: int | None = None
     seconds: float = 0.0
-    diagnostics: dict[str, Any] = field(default_factory=dict)
-    transfer: dict[str, Any] | None = None
-    privacy: dict[str, Any] | None = None  # the DP budget and what training spent of it
+    diagnostics: Diagnostics | None = None
+    transfer: Transfer | None = None
+    privacy: Privacy | None = None  # the DP budget and what training spent of it
 
 
 def train(
@@ -144,7 +151,8 @@ def train(
             bundle, task, stopper = prepared
             observers: list[Callback] = [stopper] if stopper else []
             _fit_deep(experiment, bundle, task, stopper, observers, None, None, shard)
-            return Run(Path(share(None, shard)), {})
+            run_dir = Path(share(None, shard))  # shared once rank 0 has written its card
+            return Run(run_dir, read_card(run_dir))
         with NewRunDir(Path(out), experiment.name) as run:
             save_config(run.path / CONFIG, experiment.resolved())
             experiment = experiment.model_copy(
@@ -260,7 +268,7 @@ def _train_into(
     resume: dict[str, Any] | None,
     shard: Shard = SINGLE,
     write_report: bool = True,
-) -> dict[str, Any]:
+) -> Card:
     """Fit, then write weights, split, card, metrics, curves and report into `run_dir`."""
     bundle, task, stopper = prepared
     model: torch.nn.Module | Baseline
@@ -280,7 +288,7 @@ def _train_into(
         model, record = _fit_deep(
             experiment, bundle, task, stopper, observers, run_dir, resume, shard
         )
-        record.diagnostics = {"warnings": health.messages, "gradient_norms": health.norms}
+        record.diagnostics = Diagnostics(warnings=health.messages, gradient_norms=health.norms)
         plot_curves(
             record.history,
             task.curves,
@@ -288,11 +296,11 @@ def _train_into(
             title=experiment.name,
             best_epoch=record.best_epoch,
         )
-    card = _card(experiment, model, task, bundle, record, processes=shard.world)
-    card[SOURCE] = source_record(experiment.data.dataset, run_dir, bundle.split)
+    source = source_record(experiment.data.dataset, run_dir, bundle.split)
+    card = _card(experiment, model, task, bundle, record, source=source, processes=shard.world)
     save_model(run_dir, model)
     save_split(run_dir, bundle.split)
-    save_json(run_dir / CARD, card)
+    write_card(run_dir, card)
     if write_report:
         config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
         write_run_report(run_dir, card, config_text, model, bundle)
@@ -371,7 +379,7 @@ def _fit_deep(
     best = stopper.best_epoch if stopper else None
     seconds = state.history[-1]["seconds"] if state.history else 0.0  # resumed runs included
     record = FitRecord(state.history, state.epoch, best, seconds, transfer=reuse.record)
-    record.privacy = private.summary() if private else None
+    record.privacy = Privacy.model_validate(private.summary()) if private else None
     return model, record
 
 
@@ -408,7 +416,7 @@ class Reuse:
     """What `model.init_from`, `model.freeze` and `optim.param_groups` did (for the card),
     and the callback that unfreezes at `train.unfreeze_at_epoch`."""
 
-    record: dict[str, Any]
+    record: Transfer
     callbacks: list[Callback]
 
 
@@ -420,11 +428,11 @@ def _reuse(experiment: Experiment, model: torch.nn.Module, bundle: DataBundle) -
         )
     init = load_pretrained(model, spec, bundle.meta, spec.init_from) if spec.init_from else None
     frozen = freeze(model, spec.freeze)
-    record = {
-        "init_from": init,
+    record = Transfer(
+        init_from=init,
         **trainable_summary(model, frozen, experiment.optim.param_groups),
-        "unfreeze_at_epoch": at,
-    }
+        unfreeze_at_epoch=at,
+    )
     return Reuse(record, [Unfreeze(frozen, at)] if at is not None else [])
 
 
@@ -464,8 +472,8 @@ def _early_stopping(stopping: EarlyStoppingConfig | None, task: Task) -> EarlySt
 
 
 def _card(
-    experiment, model, task: Task, bundle, record: FitRecord, *, processes: int
-) -> dict[str, Any]:
+    experiment, model, task: Task, bundle, record: FitRecord, *, source: Source, processes: int
+) -> Card:
     """What a loader needs, plus what the run measured (val and test, once, at the end).
 
     `processes` is how many data-parallel processes trained the last session (a resumed
@@ -475,43 +483,46 @@ def _card(
     if isinstance(task, Summarized):  # a language model's logits are summed chunk by chunk
         test = evaluate(model, task, bundle.x_test, bundle.y_test)
         inference_seconds = time.perf_counter() - started
+        test_record: dict[str, Any] = {}
     else:
         test_output = predict_outputs(model, bundle.x_test)
         inference_seconds = time.perf_counter() - started
         test = score(task, test_output, bundle.y_test)  # the timed pass, not a second one
-    metrics = {"val": evaluate(model, task, bundle.x_val, bundle.y_val), "test": test}
-    card: dict[str, Any] = {
-        "name": experiment.name,
-        "model": experiment.model.as_recorded().model_dump(mode="json"),
+        test_record = task.test_record(test_output, bundle.y_test)
+    return Card(
+        name=experiment.name,
+        model=experiment.model.as_recorded().model_dump(mode="json"),
         **task_record(task),
-        "data": asdict(bundle.meta),
-        "metrics": metrics,
-        "num_parameters": (
+        data=bundle.meta,
+        metrics={"val": evaluate(model, task, bundle.x_val, bundle.y_val), "test": test},
+        num_parameters=(
             model.num_parameters() if isinstance(model, Baseline) else count_parameters(model)
         ),
-        "train_seconds": round(record.seconds, 3),
-        "inference_ms_per_1000": round(1e6 * inference_seconds / len(bundle.x_test), 3),
-        "epochs_run": record.epochs_run,
-        "best_epoch": record.best_epoch or record.epochs_run,
-        "seed": experiment.seed,
-        "processes": processes,  # like the thread count, it changes the float sums
-        "diagnostics": record.diagnostics,
-        **({"transfer": record.transfer} if record.transfer else {}),
-        "versions": {
-            "neuralab": __version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "scikit-learn": sklearn.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads(),  # results are identical per thread count
-        },
-    }
-    if record.privacy is not None:
-        card["privacy"] = record.privacy
-    if not isinstance(task, Summarized):
-        card.update(task.test_record(test_output, bundle.y_test))
-    return card
+        train_seconds=round(record.seconds, 3),
+        inference_ms_per_1000=round(1e6 * inference_seconds / len(bundle.x_test), 3),
+        epochs_run=record.epochs_run,
+        best_epoch=record.best_epoch or record.epochs_run,
+        seed=experiment.seed,
+        processes=processes,
+        diagnostics=record.diagnostics,
+        transfer=record.transfer,
+        versions=_versions(),
+        privacy=record.privacy,
+        source=source,
+        **test_record,
+    )
+
+
+def _versions() -> Versions:
+    return Versions(
+        neuralab=__version__,
+        torch=torch.__version__,
+        numpy=np.__version__,
+        scikit_learn=sklearn.__version__,
+        python=platform.python_version(),
+        platform=platform.platform(),
+        torch_threads=torch.get_num_threads(),
+    )
 
 
 def load(run_dir: str | Path, *, trust_code: bool = False) -> Predictor:
@@ -558,7 +569,7 @@ def evaluate_run(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, 
     return score(task, output, bundle.y_test)
 
 
-def calibrate(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, float]:
+def calibrate(run_dir: str | Path, *, trust_code: bool = False) -> Calibration:
     """Fit temperature scaling on the validation split; keep it in the card (so `predict`
     and `evaluate` use it) and redraw the report's reliability diagram."""
     run_dir = Path(run_dir)
@@ -572,14 +583,15 @@ def calibrate(run_dir: str | Path, *, trust_code: bool = False) -> dict[str, flo
     model = Predictor.load(run_dir, trust_code=trust_code).model
     val, test = predict_outputs(model, bundle.x_val), predict_outputs(model, bundle.x_test)
     temperature = fit_temperature(val, bundle.y_val)
-    card["calibration"] = {
-        "temperature": temperature,
-        "val_ece_before": expected_calibration_error(val, bundle.y_val),
-        "val_ece_after": expected_calibration_error(val / temperature, bundle.y_val),
-        "test_ece_before": expected_calibration_error(test, bundle.y_test),
-        "test_ece_after": expected_calibration_error(test / temperature, bundle.y_test),
-    }
+    calibration = Calibration(
+        temperature=temperature,
+        val_ece_before=expected_calibration_error(val, bundle.y_val),
+        val_ece_after=expected_calibration_error(val / temperature, bundle.y_val),
+        test_ece_before=expected_calibration_error(test, bundle.y_test),
+        test_ece_after=expected_calibration_error(test / temperature, bundle.y_test),
+    )
+    card = card.model_copy(update={"calibration": calibration})
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     write_run_report(run_dir, card, config_text, model, bundle)
-    save_json(run_dir / CARD, card)
-    return card["calibration"]
+    write_card(run_dir, card)
+    return calibration

@@ -24,6 +24,7 @@ from rich.table import Table
 import neuralab
 from neuralab import api
 from neuralab.baselines import BaselineSpec, describe_baselines
+from neuralab.card import CARD, read_card
 from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.cross_validation import CrossValidation, train_experiment
@@ -33,7 +34,7 @@ from neuralab.inspection import Inspection, inspect_experiment
 from neuralab.lr_find import find_lr
 from neuralab.models import EVERY_FAMILY, describe_models
 from neuralab.report.figures import sample_grid
-from neuralab.runs import Predictor, read_card
+from neuralab.runs import Predictor
 from neuralab.train import ProgressBar, distributed
 from neuralab.train.diagnostics import TrainingWarning
 from neuralab.train.loop import TrainingInterrupted
@@ -193,7 +194,7 @@ def train_command(
         run = result
         if not distributed.current().writes:
             return  # rank 0 reports for all
-    _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
+    _print_metrics(f"{run.card.name}: test metrics", run.test_metrics)
     console.print(f"run: {run.path}", soft_wrap=True)
 
 
@@ -346,7 +347,7 @@ def evaluate_command(
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
-        _print_metrics(f"{read_card(run_dir)['name']}: test metrics", metrics)
+        _print_metrics(f"{read_card(run_dir).name}: test metrics", metrics)
 
 
 @app.command("predict")
@@ -452,11 +453,10 @@ def calibrate_command(
     """Fit temperature scaling on the validation split; predict and evaluate then use it."""
     result = api.calibrate(run_dir, trust_code=trust_code)
     table = Table("expected calibration error", "before", "after", title="calibration")
-    for split in ("val", "test"):
-        before, after = result[f"{split}_ece_before"], result[f"{split}_ece_after"]
-        table.add_row(split, f"{before:.4f}", f"{after:.4f}")
+    table.add_row("val", f"{result.val_ece_before:.4f}", f"{result.val_ece_after:.4f}")
+    table.add_row("test", f"{result.test_ece_before:.4f}", f"{result.test_ece_after:.4f}")
     console.print(table)
-    console.print(f"temperature: {result['temperature']:.4f} (saved in {run_dir / 'card.json'})")
+    console.print(f"temperature: {result.temperature:.4f} (saved in {run_dir / CARD})")
 
 
 @app.command("resume")
@@ -470,7 +470,7 @@ def resume_command(
     """Continue an interrupted run from its newest valid checkpoint."""
     path = run_dir if run_dir is not None else api.latest_unfinished(out)
     run = api.resume(path, callbacks=[ProgressBar("val_loss")], trust_code=trust_code)
-    _print_metrics(f"{run.card['name']}: test metrics", run.test_metrics)
+    _print_metrics(f"{run.card.name}: test metrics", run.test_metrics)
     console.print(f"run: {run.path}", soft_wrap=True)
 
 

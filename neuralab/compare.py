@@ -326,11 +326,11 @@ def _leaderboard(experiment: Experiment, runs: dict[str, list[Run]], folder: Pat
             model=family,
             values=[r.test_metrics[metric] for r in family_runs],
             secondary=[r.test_metrics[secondary] for r in family_runs],
-            train_seconds=statistics.fmean(r.card["train_seconds"] for r in family_runs),
+            train_seconds=statistics.fmean(r.card.train_seconds for r in family_runs),
             inference_ms_per_1000=statistics.fmean(
-                r.card["inference_ms_per_1000"] for r in family_runs
+                r.card.inference_ms_per_1000 for r in family_runs
             ),
-            num_parameters=family_runs[0].card["num_parameters"],
+            num_parameters=family_runs[0].card.num_parameters,
         )
         for family, family_runs in runs.items()
     ]

@@ -66,7 +66,7 @@ def write_explanation(
         meta.kind,
         feature_names(predictor),
     )
-    with NewRunDir(out, f"{predictor.card['name']}-explain") as folder:
+    with NewRunDir(out, f"{predictor.card.name}-explain") as folder:
         save_json(folder.path / "attributions.json", explanation.to_json())
         (folder.path / "attributions.png").write_bytes(png)
     return folder.path

@@ -26,11 +26,11 @@ from pydantic import TypeAdapter
 from torch import nn
 
 from neuralab.baselines import Baseline
-from neuralab.data import DataMeta
+from neuralab.card import Card, read_card
 from neuralab.errors import NeuralabError
 from neuralab.models import ModelConfig
 from neuralab.run_data import load_run_data
-from neuralab.runs import Predictor, read_card
+from neuralab.runs import Predictor
 from neuralab.train.loop import predict_outputs
 
 ExportFormat = Literal["onnx", "torchscript"]
@@ -58,7 +58,7 @@ def export(run_dir: str | Path, target: ExportFormat, *, trust_code: bool = Fals
     if target not in FILES:
         raise NeuralabError("--format", f"'{target}' is not a format", "valid: onnx, torchscript")
     predictor = Predictor.load(run_dir, trust_code=trust_code)
-    family = predictor.card["model"]["family"]
+    family = predictor.card.family
     if isinstance(predictor.model, Baseline):
         raise NeuralabError(
             str(run_dir), f"'{family}' is a scikit-learn baseline", "only networks are exported"
@@ -104,10 +104,10 @@ def _difference(
     return difference
 
 
-def _refuse_unfaithful(card: dict, target: str) -> None:
+def _refuse_unfaithful(card: Card, target: str) -> None:
     """Refuse runs whose predictions no exported forward pass reproduces, naming what serves
     them instead (docs/serving.md has the support matrix)."""
-    refusal = TypeAdapter(ModelConfig).validate_python(card["model"]).export_refusal()
+    refusal = TypeAdapter(ModelConfig).validate_python(card.model).export_refusal()
     if refusal is not None:
         raise NeuralabError(target, *refusal)
 
@@ -205,7 +205,7 @@ class OnnxPredictor(Predictor):
                 f"run `neuralab export {run_dir} --format onnx` first",
             )
         card = read_card(run_dir)
-        return cls(OnnxModule(path), DataMeta.from_dict(card["data"]), card)
+        return cls(OnnxModule(path), card.data, card)
 
     # The graph is the forward pass only; sampling, search and generation loops stay in
     # PyTorch. Refused here, with the fix, rather than failing inside the server.
@@ -222,7 +222,7 @@ class OnnxPredictor(Predictor):
 
     def _python_only(self, what: str) -> NeuralabError:
         return NeuralabError(
-            str(self.card["name"]),
+            self.card.name,
             f"the ONNX runtime does not run {what}: model.onnx holds the forward pass only",
             "serve this run with `--runtime torch`",
         )

@@ -103,7 +103,7 @@ def write_importance(predictor: Predictor, bundle: DataBundle, task: Task, out: 
     `out/<run name>-importance-<time>`; returns the folder."""
     importance = permutation_importances(predictor, bundle, task)
     png = importance_figure(importance.features, importance.mean, importance.std, importance.metric)
-    with NewRunDir(out, f"{predictor.card['name']}-importance") as folder:
+    with NewRunDir(out, f"{predictor.card.name}-importance") as folder:
         save_json(folder.path / "importance.json", importance.to_json())
         (folder.path / "importance.png").write_bytes(png)
     return folder.path

@@ -15,20 +15,19 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from neuralab.card import Source, SourceFile, read_card
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.data import DataBundle, DatasetConfig, SplitIndices
 from neuralab.errors import NeuralabError
-from neuralab.runs import CONFIG, read_card
+from neuralab.runs import CONFIG
 from neuralab.tasks import Task
 
 SPLIT = "split.safetensors"
-SOURCE = "source"  # the card's key for `source_record`
 PARTS = ("train", "val", "test")
 
 
@@ -47,7 +46,7 @@ def read_split(run_dir: Path) -> SplitIndices:
     return SplitIndices(train, val, test, metadata["samples_sha256"])
 
 
-def source_record(source: DatasetConfig, run_dir: Path, split: SplitIndices) -> dict[str, Any]:
+def source_record(source: DatasetConfig, run_dir: Path, split: SplitIndices) -> Source:
     """The card's `source` entry: each file the source read and the samples' sha256.
 
     Paths relative to the run folder are taken from the folder where it is written; a
@@ -57,14 +56,14 @@ def source_record(source: DatasetConfig, run_dir: Path, split: SplitIndices) -> 
     for key, path in source.files().items():
         absolute = path.resolve()
         files.append(
-            {
-                "key": f"data.dataset.{key}",
-                "path": str(absolute),
-                "relative": os.path.relpath(absolute, run_dir.resolve()),
-                "sha256": file_sha256(absolute),
-            }
+            SourceFile(
+                key=f"data.dataset.{key}",
+                path=str(absolute),
+                relative=os.path.relpath(absolute, run_dir.resolve()),
+                sha256=file_sha256(absolute),
+            )
         )
-    return {"files": files, "samples_sha256": split.samples_sha256}
+    return Source(files=files, samples_sha256=split.samples_sha256)
 
 
 def saved_experiment(run_dir: Path, *, trust_code: bool) -> Experiment:
@@ -86,13 +85,13 @@ def load_run_data(run_dir: str | Path, *, trust_code: bool = False) -> tuple[Dat
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     raw = load_raw(run_dir / CONFIG)
-    if SOURCE not in card or not (run_dir / SPLIT).is_file():
+    if card.source is None or not (run_dir / SPLIT).is_file():
         # a run trained before folders stored their split: split again from config and
         # seed, as such runs always were (without a check that the data is unchanged)
         bundle, task, _ = prepare(_in_run(load_config(raw), run_dir, trust_code))
         return bundle, task
-    for entry in card[SOURCE]["files"]:
-        set_key(raw, entry["key"], str(_unchanged_file(entry, run_dir)))
+    for entry in card.source.files:
+        set_key(raw, entry.key, str(_unchanged_file(entry, run_dir)))
     experiment = _in_run(load_config(raw), run_dir, trust_code)
     bundle, task, _ = prepare(experiment, split=read_split(run_dir))
     return bundle, task
@@ -103,26 +102,26 @@ def _in_run(experiment: Experiment, run_dir: Path, trust_code: bool) -> Experime
     return experiment.model_copy(update={"model": model})
 
 
-def _unchanged_file(entry: dict[str, str], run_dir: Path) -> Path:
+def _unchanged_file(entry: SourceFile, run_dir: Path) -> Path:
     """The recorded file at its absolute path, else relative to the run folder; refused
     when what is there now has another sha256."""
-    candidates = dict.fromkeys([Path(entry["path"]), run_dir.resolve() / entry["relative"]])
+    candidates = dict.fromkeys([Path(entry.path), run_dir.resolve() / entry.relative])
     present = [path for path in candidates if path.is_file()]
     hashes = {path: file_sha256(path) for path in present}
     for path, sha256 in hashes.items():
-        if sha256 == entry["sha256"]:
+        if sha256 == entry.sha256:
             return path
     if present:
         changed = present[0]
         raise NeuralabError(
             str(changed),
             f"changed since this run was trained (sha256 {hashes[changed][:12]}..., "
-            f"trained on {entry['sha256'][:12]}...)",
+            f"trained on {entry.sha256[:12]}...)",
             "restore the file the run was trained on, or train a new run on this data",
         )
     raise NeuralabError(
-        entry["key"],
-        f"file not found: {entry['path']}, nor {entry['relative']} from the run folder",
+        entry.key,
+        f"file not found: {entry.path}, nor {entry.relative} from the run folder",
         "put the data back, or move it together with the run folder",
     )
 

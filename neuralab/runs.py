@@ -30,6 +30,7 @@ from pydantic import TypeAdapter
 from safetensors.torch import load_file, save_file
 
 from neuralab.baselines import Baseline, BaselineSpec
+from neuralab.card import Card, read_card
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
@@ -41,7 +42,6 @@ from neuralab.tasks import Prediction, Regression, task_from_card
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
-CARD = "card.json"
 WEIGHTS = "model.safetensors"
 ESTIMATOR = "model.skops"
 CONFIG = "config.yaml"
@@ -138,17 +138,6 @@ def save_model(run_dir: Path, model: torch.nn.Module | Baseline) -> None:
         save_file(state, str(run_dir / WEIGHTS))
 
 
-def read_card(run_dir: Path) -> dict[str, Any]:
-    card_path = Path(run_dir) / CARD
-    if not card_path.is_file():
-        raise NeuralabError(
-            str(run_dir),
-            "not a run directory (no card.json)",
-            "pass a folder printed by `neuralab train`",
-        )
-    return json.loads(card_path.read_text(encoding="utf-8"))
-
-
 def read_metrics(run_dir: Path) -> list[dict[str, float]]:
     lines = (Path(run_dir) / METRICS).read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines if line]
@@ -165,9 +154,7 @@ class Predictor:
 
     runs_loops = True  # generation and decoding loops run (not so in an exported graph)
 
-    def __init__(
-        self, model: torch.nn.Module | Baseline, meta: DataMeta, card: dict[str, Any]
-    ) -> None:
+    def __init__(self, model: torch.nn.Module | Baseline, meta: DataMeta, card: Card) -> None:
         self.model, self.meta, self.card = model, meta, card
         self.task = task_from_card(card)
 
@@ -177,8 +164,8 @@ class Predictor:
         module`) is built from its copy in `code/`, which is executed only when trusted."""
         run_dir = Path(run_dir)
         card = read_card(run_dir)
-        meta = DataMeta.from_dict(card["data"])
-        spec = TypeAdapter(ModelConfig).validate_python(card["model"])
+        meta = card.data
+        spec = TypeAdapter(ModelConfig).validate_python(card.model)
         spec = spec.in_run(run_dir, trust_code=trust_code)
         model: torch.nn.Module | Baseline
         if isinstance(spec, BaselineSpec):
@@ -197,7 +184,8 @@ class Predictor:
     @property
     def calibration_temperature(self) -> float:
         """What logits are divided by before the softmax: fitted by `neuralab calibrate`."""
-        return float(self.card.get("calibration", {}).get("temperature", 1.0))
+        calibration = self.card.calibration
+        return calibration.temperature if calibration is not None else 1.0
 
     def outputs(self, x: np.ndarray) -> torch.Tensor:
         """Raw model outputs for raw inputs of shape (N, *input_shape) or (N, features)."""
@@ -221,8 +209,8 @@ class Predictor:
         generates (a GAN, a variational autoencoder); the same seed gives the same samples."""
         if not isinstance(self.model, Generative):
             raise NeuralabError(
-                str(self.card["name"]),
-                f"{self.card['model']['family']} runs do not generate samples",
+                self.card.name,
+                f"{self.card.family} runs do not generate samples",
                 "train a gan or a variational autoencoder to generate samples, a charlm for text",
             )
         return generate(self.model, self.meta, n, seed=seed)

@@ -17,10 +17,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from neuralab.card import CARD, read_card
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models.network import NetworkConfig
-from neuralab.runs import WEIGHTS, read_card
+from neuralab.runs import WEIGHTS
 from neuralab.train.callbacks import Callback, TrainState
 
 
@@ -28,12 +29,12 @@ def find_run(pattern: str) -> Path:
     """The run directory `pattern` names; a glob (`runs/pretrain-*`) picks the newest match."""
     path = Path(pattern)
     if not path.exists() and any(c in pattern for c in "*?["):
-        matches = [p for p in Path().glob(pattern) if (p / "card.json").is_file()]
+        matches = [p for p in Path().glob(pattern) if (p / CARD).is_file()]
         if not matches:
             raise NeuralabError(
                 "model.init_from", f"no run directory matches '{pattern}'", "train that run first"
             )
-        path = max(matches, key=lambda p: (p / "card.json").stat().st_mtime)
+        path = max(matches, key=lambda p: (p / CARD).stat().st_mtime)
     if not (path / WEIGHTS).is_file():
         raise NeuralabError(
             "model.init_from",
@@ -60,8 +61,7 @@ def load_pretrained(
     weights = load_file(str(source / WEIGHTS))
     own = model.state_dict()
     same_classes = (
-        tuple(card["data"]["label_names"]) == meta.label_names
-        and card["data"]["num_outputs"] == meta.num_outputs
+        card.data.label_names == meta.label_names and card.data.num_outputs == meta.num_outputs
     )
     head = set() if same_classes else _head_layers(model, spec, meta)
     loaded, rebuilt, skipped = [], sorted(head), []

@@ -36,10 +36,10 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from neuralab import api
+from neuralab.card import CARD, read_card
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.report.tuning import plot_study, write_trials_csv
-from neuralab.runs import CARD, read_card
 from neuralab.search import Dimension, SearchConfig
 from neuralab.tasks import lower_is_better, monitor_names
 from neuralab.train import Callback, TrainState
@@ -442,7 +442,7 @@ class _Objective:
         trial.set_user_attr("run", run.path.name)
         if pruning.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_at}")
-        return float(run.card["metrics"]["val"][self.job.metric.removeprefix("val_")])
+        return float(run.card.metrics["val"][self.job.metric.removeprefix("val_")])
 
 
 def _suggest(trial: optuna.Trial, key: str, dimension: Dimension) -> Any:
@@ -571,7 +571,7 @@ def _copy_best_run(folder: Path, best: FrozenTrial) -> Path | None:
     if not source.is_dir():
         shutil.rmtree(target, ignore_errors=True)
         return None
-    if (target / CARD).is_file() and read_card(target)["name"] == read_card(source)["name"]:
+    if (target / CARD).is_file() and read_card(target).name == read_card(source).name:
         return target
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(source, staging)

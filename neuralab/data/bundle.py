@@ -86,17 +86,6 @@ class DataMeta:
     sizes: dict[str, int] = field(default_factory=dict)
     vocab: tuple[str, ...] = ()  # token id -> symbol, for text data
 
-    @classmethod
-    def from_dict(cls, d: dict) -> DataMeta:
-        d = dict(d)
-        d["input_shape"] = tuple(d["input_shape"])
-        d["label_names"] = tuple(d["label_names"])
-        d["vocab"] = tuple(d.get("vocab", ()))
-        d["features"] = tuple(
-            Feature(f["name"], f["kind"], tuple(f["categories"])) for f in d["features"]
-        )
-        return cls(**d)
-
     def scale_inputs(self, x: np.ndarray) -> torch.Tensor:
         """Raw inputs of shape (N, *input_shape) -> standardised float32 tensor
         (token ids stay integers)."""

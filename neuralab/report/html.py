@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from neuralab.card import Card, Diagnostics, Privacy
 from neuralab.data import DataBundle
 from neuralab.report.figures import gradient_norm_figure
 from neuralab.report.reuse import Table, transfer_tables
@@ -52,7 +53,7 @@ def page(title: str, sections: list[str]) -> str:
 
 def write_run_report(
     run_dir: Path,
-    card: dict[str, Any],
+    card: Card,
     config_text: str,
     model: Any,
     bundle: DataBundle,
@@ -62,9 +63,9 @@ def write_run_report(
     """Write `run_dir/report.html` from the card, the config and the test predictions."""
     task = task_from_card(card)
     sections = [
-        f"<h1>{html.escape(card['name'])}</h1>"
-        f"<p class='muted'>{card['model']['family']} · {task.name} · "
-        f"{card['data']['dataset']} · seed {card['seed']}</p>",
+        f"<h1>{html.escape(card.name)}</h1>"
+        f"<p class='muted'>{card.family} · {task.name} · "
+        f"{card.data.dataset} · seed {card.seed}</p>",
         _summary(card),
         _data_section(card),
     ]
@@ -72,18 +73,17 @@ def write_run_report(
     if curves.is_file():
         sections.append("<h2>Learning curves</h2>" + image(curves.read_bytes(), "curves"))
     sections.append(task.report_section(run_dir, card, model, bundle))
-    if "transfer" in card:
-        sections.append(tables(transfer_tables(card["transfer"])))
-    if "privacy" in card:
-        sections.append(_privacy_section(card["privacy"]))
+    if card.transfer is not None:
+        sections.append(tables(transfer_tables(card.transfer)))
+    if card.privacy is not None:
+        sections.append(_privacy_section(card.privacy))
     sections.append(explanations)  # empty unless asked for
-    sections.append(_health_section(card))
+    sections.append(_health_section(card.diagnostics or Diagnostics()))
     sections.append(f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>")
-    sections.append(
-        f"<h2>Versions</h2><pre>{html.escape(json.dumps(card['versions'], indent=2))}</pre>"
-    )
+    versions = json.dumps(card.versions.model_dump(by_alias=True), indent=2)
+    sections.append(f"<h2>Versions</h2><pre>{html.escape(versions)}</pre>")
     path = run_dir / "report.html"
-    path.write_text(page(f"neuralab: {card['name']}", sections), encoding="utf-8")
+    path.write_text(page(f"neuralab: {card.name}", sections), encoding="utf-8")
     return path
 
 
@@ -93,43 +93,42 @@ def tables(parts: list[Table]) -> str:
     )
 
 
-def _summary(card: dict[str, Any]) -> str:
+def _summary(card: Card) -> str:
     rows = [
-        [split, *(f"{v:.4f}" for v in metrics.values())]
-        for split, metrics in card["metrics"].items()
+        [split, *(f"{v:.4f}" for v in metrics.values())] for split, metrics in card.metrics.items()
     ]
-    header = ["split", *card["metrics"]["test"].keys()]
-    timing = [
-        ["train seconds", card["train_seconds"]],
-        ["inference ms per 1,000 samples", card["inference_ms_per_1000"]],
-        ["epochs run (weights kept from)", f"{card['epochs_run']} ({card['best_epoch']})"],
-        ["parameters", f"{card['num_parameters']:,}"],
+    header = ["split", *card.metrics["test"].keys()]
+    timing: list[list[Any]] = [
+        ["train seconds", card.train_seconds],
+        ["inference ms per 1,000 samples", card.inference_ms_per_1000],
+        ["epochs run (weights kept from)", f"{card.epochs_run} ({card.best_epoch})"],
+        ["parameters", f"{card.num_parameters:,}"],
     ]
     return "<h2>Results</h2>" + table(header, rows) + table(["timing", ""], timing)
 
 
-def _data_section(card: dict[str, Any]) -> str:
-    meta = card["data"]
-    rows = [[split, size] for split, size in meta["sizes"].items()]
+def _data_section(card: Card) -> str:
+    meta = card.data
+    rows = [[split, size] for split, size in meta.sizes.items()]
     scaling = (
-        f"token ids over a vocabulary of {len(meta['vocab'])} symbols"
-        if meta["kind"] == "text"
+        f"token ids over a vocabulary of {len(meta.vocab)} symbols"
+        if meta.kind == "text"
         else "standardised with statistics of the training split only"
     )
     return (
-        f"<h2>Data</h2><p>{meta['kind']} inputs of shape {tuple(meta['input_shape'])}; "
+        f"<h2>Data</h2><p>{meta.kind} inputs of shape {meta.input_shape}; "
         f"{scaling}.</p>" + table(["split", "samples"], rows)
     )
 
 
-def _privacy_section(privacy: dict[str, Any]) -> str:
-    rows = [
-        ["epsilon spent (budget)", f"{privacy['epsilon_spent']:.3f} ({privacy['epsilon_target']})"],
-        ["delta", f"{privacy['delta']:.1e}"],
-        ["per-sample gradient clip", privacy["max_grad_norm"]],
-        ["noise multiplier", f"{privacy['noise_multiplier']:.3f}"],
-        ["sampling rate per step", f"{privacy['sample_rate']:.4f}"],
-        ["accountant", privacy["accountant"]],
+def _privacy_section(privacy: Privacy) -> str:
+    rows: list[list[Any]] = [
+        ["epsilon spent (budget)", f"{privacy.epsilon_spent:.3f} ({privacy.epsilon_target})"],
+        ["delta", f"{privacy.delta:.1e}"],
+        ["per-sample gradient clip", privacy.max_grad_norm],
+        ["noise multiplier", f"{privacy.noise_multiplier:.3f}"],
+        ["sampling rate per step", f"{privacy.sample_rate:.4f}"],
+        ["accountant", privacy.accountant],
     ]
     return (
         "<h2>Privacy</h2><p>Trained with DP-SGD (Opacus): the training split is protected at "
@@ -138,15 +137,14 @@ def _privacy_section(privacy: dict[str, Any]) -> str:
     )
 
 
-def _health_section(card: dict[str, Any]) -> str:
-    diagnostics = card.get("diagnostics") or {}
+def _health_section(diagnostics: Diagnostics) -> str:
     text = "<h2>Training health</h2>"
-    warnings = diagnostics.get("warnings", [])
+    warnings = diagnostics.warnings
     text += "".join(f"<p class='warning'>{html.escape(w)}</p>" for w in warnings)
     if not warnings:
         text += "<p>No warnings: gradients stayed in range, no overfitting signal.</p>"
-    if diagnostics.get("gradient_norms"):
-        text += image(gradient_norm_figure(diagnostics["gradient_norms"]), "gradient norms")
+    if diagnostics.gradient_norms:
+        text += image(gradient_norm_figure(diagnostics.gradient_norms), "gradient norms")
     return text
 
 

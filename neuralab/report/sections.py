@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from neuralab.calibration import reliability
-from neuralab.data import DataBundle
+from neuralab.card import Card
+from neuralab.data import DataBundle, DataMeta
 from neuralab.report.figures import (
     confusion_figure,
     latent_figure,
@@ -42,7 +43,7 @@ def _class_balance(labels: tuple[str, ...], bundle: DataBundle) -> str:
     return "<h2>Class balance</h2>" + table(["class", "train", "val", "test"], balance)
 
 
-def heads_section(card: dict[str, Any]) -> str:
+def heads_section(card: Card) -> str:
     return tables([heads_table(card)])
 
 
@@ -84,10 +85,11 @@ def translation_section(model, bundle: DataBundle) -> str:
     )
 
 
-def classification_section(card: dict[str, Any], model, bundle: DataBundle) -> str:
+def classification_section(card: Card, model, bundle: DataBundle) -> str:
     output = predict_outputs(model, bundle.x_test)
-    labels = tuple(card["data"]["label_names"])
-    matrix = np.asarray(card["confusion_matrix"])
+    labels = card.data.label_names
+    confusion = card.confusion_matrix or []
+    matrix = np.asarray(confusion)
     true_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
     rows = []
     for i, name in enumerate(labels):
@@ -97,7 +99,7 @@ def classification_section(card: dict[str, Any], model, bundle: DataBundle) -> s
     text = (
         _class_balance(labels, bundle)
         + "<h2>Test errors</h2>"
-        + image(confusion_figure(card["confusion_matrix"], labels), "confusion matrix")
+        + image(confusion_figure(confusion, labels), "confusion matrix")
     )
     text += "<h3>Per class</h3>" + table(["class", "precision", "recall", "support"], rows)
     return (
@@ -107,12 +109,12 @@ def classification_section(card: dict[str, Any], model, bundle: DataBundle) -> s
     )
 
 
-def _calibration(card: dict[str, Any], bundle: DataBundle, output) -> str:
+def _calibration(card: Card, bundle: DataBundle, output) -> str:
     """The reliability diagram of the test split, before and after temperature scaling."""
     curves = {"as trained": reliability(output, bundle.y_test)}
     note = "Run <code>neuralab calibrate RUN_DIR</code> to fit temperature scaling on val."
-    if "calibration" in card:
-        temperature = card["calibration"]["temperature"]
+    if card.calibration is not None:
+        temperature = card.calibration.temperature
         curves[f"T = {temperature:.2f}"] = reliability(output / temperature, bundle.y_test)
         note = f"Temperature T = {temperature:.3f}, fitted on the validation split."
     return (
@@ -122,7 +124,7 @@ def _calibration(card: dict[str, Any], bundle: DataBundle, output) -> str:
     )
 
 
-def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
+def _confident_mistakes(card: Card, bundle: DataBundle, output, labels) -> str:
     probabilities = output.softmax(dim=1)
     confidence, predicted = probabilities.max(dim=1)
     wrong = (predicted != bundle.y_test).nonzero().flatten()
@@ -134,24 +136,24 @@ def _confident_mistakes(card, bundle: DataBundle, output, labels) -> str:
         for i in order.tolist()
     ]
     heading = "<h3>Most confidently wrong test samples</h3>"
-    meta = card["data"]
-    raw = bundle.x_test[order].numpy() * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
-    if meta["kind"] == "tabular":
+    meta = card.data
+    raw = bundle.x_test[order].numpy() * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
+    if meta.kind == "tabular":
         names = _feature_names(meta)
         rows = [[c, *(f"{v:.3g}" for v in r)] for c, r in zip(captions, raw, strict=True)]
         return heading + table(["sample", *names], rows)
-    return heading + image(samples_figure(raw, captions, meta["kind"]), "mistakes")
+    return heading + image(samples_figure(raw, captions, meta.kind), "mistakes")
 
 
-def _feature_names(meta: dict[str, Any]) -> list[str]:
-    if not meta["features"]:
-        return [f"x{i}" for i in range(meta["input_shape"][0])]
+def _feature_names(meta: DataMeta) -> list[str]:
+    if not meta.features:
+        return [f"x{i}" for i in range(meta.input_shape[0])]
     names = []
-    for feature in meta["features"]:
-        if feature["kind"] == "numeric":
-            names.append(feature["name"])
+    for feature in meta.features:
+        if feature.kind == "numeric":
+            names.append(feature.name)
         else:
-            names += [f"{feature['name']}={c}" for c in feature["categories"]]
+            names += [f"{feature.name}={c}" for c in feature.categories]
     return names
 
 
@@ -163,40 +165,40 @@ def regression_section(task: Regression, model, bundle: DataBundle) -> str:
     return "<h2>Largest test errors</h2>" + table(["sample", "mean absolute error"], rows)
 
 
-def reconstruction_section(run_dir: Path, card: dict[str, Any], model, bundle: DataBundle) -> str:
+def reconstruction_section(run_dir: Path, card: Card, model, bundle: DataBundle) -> str:
     """The latent map (2-D codes, coloured by the dataset's labels) and, for images, a few
     test originals above their reconstructions. The map is also saved as `latent.png`."""
     output = predict_outputs(model, bundle.x_test)
     text = "<h2>Latent map</h2>"
-    if card["model"]["latent_size"] == 2:
+    if card.model["latent_size"] == 2:
         with torch.no_grad():
             model.eval()
             latent = model.encode(bundle.x_test).numpy()
         labels = bundle.labels_test
-        if card["data"]["task"] != "classification" or labels is None:
+        if card.data.task != "classification" or labels is None:
             labels = None  # regression targets or no labels: no colouring
         png = latent_figure(
-            latent, None if labels is None else labels.numpy(), tuple(card["data"]["label_names"])
+            latent, None if labels is None else labels.numpy(), card.data.label_names
         )
         (run_dir / LATENT).write_bytes(png)
         text += image(png, "latent map")
     else:
-        text += f"<p>Drawn for latent_size 2; this model has {card['model']['latent_size']}.</p>"
-    meta = card["data"]
-    if meta["kind"] == "image":
+        text += f"<p>Drawn for latent_size 2; this model has {card.model['latent_size']}.</p>"
+    meta = card.data
+    if meta.kind == "image":
         shown = slice(0, NUM_RECONSTRUCTIONS)
         pairs = torch.cat([bundle.x_test[shown], output[shown]]).numpy()
-        raw = pairs * np.asarray(meta["x_std"]) + np.asarray(meta["x_mean"])
+        raw = pairs * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
         count = len(raw) // 2
         captions = [f"original #{i}" for i in range(count)] + [
             f"reconstruction #{i}" for i in range(count)
         ]
         text += "<h3>Test originals and reconstructions</h3>"
         text += image(samples_figure(raw, captions, "image"), "reconstructions")
-    if card["model"].get("variational"):
+    if card.model.get("variational"):
         samples = generate(model, bundle.meta, GRID_SIZE, seed=GRID_SEED)
         text += "<h3>Decoded draws from the prior N(0, I)</h3>"
-        text += image(sample_grid(samples, meta["kind"]), "samples from the prior")
+        text += image(sample_grid(samples, meta.kind), "samples from the prior")
     return text
 
 

@@ -107,7 +107,7 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     async def show_model(name: str) -> Response:
         info, model = store.card(name), store.model(name)
         details = {
-            "confusion_matrix": info.get("confusion_matrix"),
+            "confusion_matrix": info.confusion_matrix,
             # an exported graph holds the forward pass, not the generation loop
             "generates": isinstance(model, Predictor) and model.runs_loops and generates(model),
         }
@@ -152,7 +152,7 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
                 400,
                 NeuralabError(
                     "model",
-                    f"'{name}' ({info['model']['family']}, {info['task']}) does not generate",
+                    f"'{name}' ({info.family}, {info.task}) does not generate",
                     "generation serves language models, GANs and VAEs; use /predict",
                 ),
             )

@@ -7,14 +7,14 @@ URLs cannot reach anything outside it. Loaded models are kept, one load per name
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from neuralab.card import CARD, Card, read_card
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
-from neuralab.runs import CARD, Prediction, Predictor
+from neuralab.runs import Prediction, Predictor
 from neuralab.tasks import Task
 
 
@@ -66,8 +66,8 @@ class ModelStore:
             )
         return self.root / name
 
-    def card(self, name: str) -> dict[str, Any]:
-        return json.loads((self.path(name) / CARD).read_text(encoding="utf-8"))
+    def card(self, name: str) -> Card:
+        return read_card(self.path(name))
 
     def model(self, name: str) -> Runtime:
         """The loaded model; after the first call no file is touched (the hot path)."""
@@ -83,29 +83,28 @@ class ModelStore:
         return Predictor.load(run_dir, trust_code=self.trust_code)
 
 
-def summary(name: str, card: dict[str, Any]) -> dict[str, Any]:
+def summary(name: str, card: Card) -> dict[str, Any]:
     """What `/v1/models` says about one model."""
     return {
         "name": name,
-        "family": card["model"]["family"],
-        "task": card["task"],
-        "dataset": card["data"]["dataset"],
-        "input": input_spec(card),
-        "metrics": card["metrics"],
+        "family": card.family,
+        "task": card.task,
+        "dataset": card.data.dataset,
+        "input": input_spec(card.data),
+        "metrics": card.metrics,
     }
 
 
-def input_spec(card: dict[str, Any]) -> dict[str, Any]:
+def input_spec(data: DataMeta) -> dict[str, Any]:
     """The shape of one sample, and the named columns for models trained on a CSV."""
-    data = card["data"]
-    spec: dict[str, Any] = {"kind": data["kind"], "shape": data["input_shape"], "dtype": "float32"}
-    if data["features"]:
+    spec: dict[str, Any] = {"kind": data.kind, "shape": list(data.input_shape), "dtype": "float32"}
+    if data.features:
         spec["features"] = [
-            {"name": f["name"], "kind": f["kind"], "categories": f["categories"]}
-            for f in data["features"]
+            {"name": f.name, "kind": f.kind, "categories": list(f.categories)}
+            for f in data.features
         ]
-    if data["task"] == "classification":
-        spec["labels"] = data["label_names"]
-    if data.get("vocab"):
-        spec["vocab_size"] = len(data["vocab"])
+    if data.task == "classification":
+        spec["labels"] = list(data.label_names)
+    if data.vocab:
+        spec["vocab_size"] = len(data.vocab)
     return spec

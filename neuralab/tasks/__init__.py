@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from neuralab.card import Card
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 from neuralab.tasks.adversarial import Adversarial, discriminator_loss, generator_loss
@@ -72,17 +73,14 @@ def task_record(task: BaseTask) -> dict[str, Any]:
     return {"task": task.name, "task_settings": task.settings()}
 
 
-def task_from_card(card: dict[str, Any]) -> Task:
+def task_from_card(card: Card) -> Task:
     """The task a run trained with, rebuilt from its card."""
     by_name = {cls.name: cls for cls in TASKS}
-    name = card["task"]
-    if name not in by_name:
+    if card.task not in by_name:
         raise NeuralabError(
-            "card.json", f"unknown task '{name}'", f"this neuralab knows {', '.join(by_name)}"
+            "card.json", f"unknown task '{card.task}'", f"this neuralab knows {', '.join(by_name)}"
         )
-    meta = DataMeta.from_dict(card["data"])
-    settings = card.get("task_settings", {})
-    return by_name[name].from_card(settings, meta)
+    return by_name[card.task].from_card(card.task_settings, card.data)
 
 
 def make_task(meta: DataMeta, loss: LossName = "auto") -> Task:

@@ -14,6 +14,7 @@ from neuralab.tasks.base import BaseTask
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.runs import Predictor
     from neuralab.tasks.prediction import Prediction
 
@@ -71,7 +72,7 @@ class Adversarial(BaseTask):
             "predict", "a GAN run makes samples, not predictions", "use neuralab generate RUN"
         )
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import adversarial_section  # matplotlib: lazily
 
         return adversarial_section(model, bundle)

@@ -18,6 +18,7 @@ from neuralab.errors import NeuralabError
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataBundle, DataMeta
     from neuralab.runs import Predictor
     from neuralab.tasks.prediction import Prediction
@@ -99,7 +100,7 @@ class BaseTask:
     def predict(self, predictor: Predictor, inputs: Any) -> Prediction:
         raise NeuralabError("predict", f"a {self.name} run does not make predictions")
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         """The task's own part of `report.html` (HTML)."""
         return ""
 

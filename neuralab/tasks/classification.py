@@ -17,6 +17,7 @@ from neuralab.tasks.prediction import Prediction
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataMeta
     from neuralab.runs import Predictor
 
@@ -69,7 +70,7 @@ class Classification(BaseTask):
         labels = [names[i] for i in probabilities.argmax(axis=1)]
         return Prediction(labels, probabilities, label_names=names)
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import classification_section  # matplotlib: lazily
 
         return classification_section(card, model, bundle)

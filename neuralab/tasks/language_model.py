@@ -15,6 +15,7 @@ from neuralab.tasks.base import BaseTask
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataMeta
     from neuralab.runs import Predictor
     from neuralab.tasks.prediction import Prediction
@@ -75,7 +76,7 @@ class LanguageModel(BaseTask):
             "predict", "a language model does not predict labels", "use neuralab generate"
         )
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import generation_section
 
         return generation_section(model, bundle)

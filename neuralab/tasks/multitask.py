@@ -15,6 +15,7 @@ from neuralab.tasks.regression import Regression
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataMeta
     from neuralab.runs import Predictor
     from neuralab.tasks.prediction import Prediction
@@ -83,7 +84,7 @@ class MultiTask(BaseTask):
             "predict", "multi-task runs are not served by predict yet", "use neuralab evaluate"
         )
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import heads_section
 
         return heads_section(card)

@@ -16,6 +16,7 @@ from neuralab.tasks.prediction import Prediction
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataBundle
     from neuralab.runs import Predictor
 
@@ -65,7 +66,7 @@ class Reconstruction(BaseTask):
             values=self.per_sample_errors(output, scaled).numpy(), reconstruction=True
         )
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import reconstruction_section  # matplotlib: lazily
 
         return reconstruction_section(run_dir, card, model, bundle)

@@ -17,6 +17,7 @@ from neuralab.tasks.prediction import Prediction
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.runs import Predictor
 
 
@@ -62,7 +63,7 @@ class Regression(BaseTask):
     def predict(self, predictor: Predictor, inputs: Any) -> Prediction:
         return Prediction(values=self.meta.unscale_targets(predictor.outputs(inputs)).numpy())
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import regression_section  # matplotlib: lazily
 
         return regression_section(self, model, bundle)

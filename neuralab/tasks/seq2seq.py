@@ -14,6 +14,7 @@ from neuralab.tasks.prediction import Prediction
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from neuralab.card import Card
     from neuralab.data import DataMeta
     from neuralab.runs import Predictor
 
@@ -58,7 +59,7 @@ class SequenceToSequence(BaseTask):
     def predict(self, predictor: Predictor, inputs: Any) -> Prediction:
         return Prediction(texts=predictor.translate(inputs))
 
-    def report_section(self, run_dir: Path, card: dict[str, Any], model, bundle) -> str:
+    def report_section(self, run_dir: Path, card: Card, model, bundle) -> str:
         from neuralab.report.sections import translation_section
 
         return translation_section(model, bundle)
