@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from neuralab.card import Card, Versions
 from neuralab.cli import main
+from neuralab.data import DataMeta
 
 # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP
 # spin-waiting makes them ~100x slower; one thread keeps the suite fast and steady.
@@ -52,6 +54,48 @@ def tiny_experiment(**sections) -> dict:
     }
     experiment.update(sections)
     return experiment
+
+
+CARD_DATA = DataMeta(
+    dataset="digits",
+    kind="tabular",
+    task="classification",
+    input_shape=(4,),
+    num_outputs=2,
+    label_names=("no", "yes"),
+    x_mean=[0.0] * 4,
+    x_std=[1.0] * 4,
+    sizes={"train": 6, "val": 2, "test": 2},
+)
+
+
+def make_card(**fields) -> Card:
+    """A valid card of a made-up classifier run; `fields` replace whole entries."""
+    card = {
+        "name": "made-up",
+        "model": {"family": "mlp", "hidden_sizes": [8]},
+        "task": "classification",
+        "task_settings": {"num_classes": 2},
+        "data": CARD_DATA,
+        "metrics": {"val": {"loss": 0.5, "accuracy": 0.75}, "test": {"loss": 0.6, "accuracy": 0.5}},
+        "num_parameters": 58,
+        "train_seconds": 0.25,
+        "inference_ms_per_1000": 1.5,
+        "epochs_run": 3,
+        "best_epoch": 2,
+        "seed": 0,
+        "processes": 1,
+        "versions": Versions(
+            neuralab="0.1.0",
+            torch="2.13.0",
+            numpy="2.0.0",
+            scikit_learn="1.6.0",
+            python="3.11.9",
+            platform="Linux",
+            torch_threads=1,
+        ),
+    }
+    return Card(**{**card, **fields})
 
 
 @pytest.fixture

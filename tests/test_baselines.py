@@ -66,8 +66,8 @@ def test_baseline_uses_the_same_split_as_the_deep_model(tmp_path):
         baseline_experiment("mlp", hidden_sizes=[8]) | {"train": {"epochs": 1}}, out=tmp_path
     )
     classical = neuralab.train(baseline_experiment("logreg"), out=tmp_path)
-    assert deep.card["data"] == classical.card["data"]
-    assert sum(map(sum, classical.card["confusion_matrix"])) == 360
+    assert deep.card.data == classical.card.data
+    assert sum(map(sum, classical.card.confusion_matrix)) == 360
 
 
 def test_wrong_task_is_refused_with_a_hint(tmp_path):

@@ -110,7 +110,7 @@ def test_python_train_with_folds_trains_every_fold_as_the_cli_does(tmp_path, run
     assert code == 0, err
 
     assert isinstance(result, neuralab.CrossValidation)
-    assert [run.card["name"] for run in result.runs] == ["tiny-fold0", "tiny-fold1", "tiny-fold2"]
+    assert [run.card.name for run in result.runs] == ["tiny-fold0", "tiny-fold1", "tiny-fold2"]
     [cli_folder] = (tmp_path / "cli").iterdir()
     cli_summary = json.loads((cli_folder / "cv-summary.json").read_text())
     assert json.loads((result.path / "cv-summary.json").read_text()) == cli_summary

@@ -38,9 +38,9 @@ def test_csv_class_and_numeric_heads_each_learn_and_report(tmp_path):
     assert test["kind_accuracy"] > 0.9  # chance is 0.5
     assert test["amount_r2"] > 0.8
     assert test["amount_mae"] < 1.0  # in the target's own units (its std is 3)
-    assert [h["name"] for h in run.card["task_settings"]["heads"]] == ["kind", "amount"]
-    assert run.card["task_settings"]["heads"][0]["labels"] == ["big", "small"]
-    assert run.card["data"]["num_outputs"] == 3  # two class outputs and one value
+    assert [h["name"] for h in run.card.task_settings["heads"]] == ["kind", "amount"]
+    assert run.card.task_settings["heads"][0]["labels"] == ["big", "small"]
+    assert run.card.data.num_outputs == 3  # two class outputs and one value
     assert "val_kind_accuracy" in (run.path / "metrics.jsonl").read_text()
     assert "<h2>Heads</h2>" in (run.path / "report.html").read_text()
 
@@ -54,7 +54,7 @@ def test_digits_class_and_parity(tmp_path):
     run = neuralab.train(experiment, out=tmp_path)
     assert run.test_metrics["digit_accuracy"] > 0.8
     assert run.test_metrics["parity_accuracy"] > 0.8
-    assert run.card["task_settings"]["heads"][1]["labels"] == ["even", "odd"]
+    assert run.card.task_settings["heads"][1]["labels"] == ["even", "odd"]
 
 
 def test_the_loss_is_the_weighted_sum_of_the_heads():

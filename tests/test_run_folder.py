@@ -107,7 +107,7 @@ def test_stored_split_is_the_bundle_split_and_evaluate_matches_the_card(tmp_path
         assert np.array_equal(getattr(stored, part), getattr(bundle.split, part))
     every = np.sort(np.concatenate([stored.train, stored.val, stored.test]))
     assert np.array_equal(every, np.arange(400))  # a partition of the source rows
-    assert stored.samples_sha256 == run.card["source"]["samples_sha256"]
+    assert stored.samples_sha256 == run.card.source.samples_sha256
     rebuilt, _ = load_run_data(run.path)
     assert torch.equal(rebuilt.x_test, bundle.x_test)
     assert api.evaluate_run(run.path) == pytest.approx(run.test_metrics, rel=1e-6)
@@ -120,7 +120,7 @@ def test_the_data_is_split_as_stored_not_split_again(tmp_path):
     config["data"]["split"]["test"] = 0.5
     (run.path / "config.yaml").write_text(yaml.safe_dump(config))
     bundle, _ = load_run_data(run.path)
-    assert len(bundle.x_test) == run.card["data"]["sizes"]["test"] == 80
+    assert len(bundle.x_test) == run.card.data.sizes["test"] == 80
     assert api.evaluate_run(run.path) == pytest.approx(run.test_metrics, rel=1e-6)
 
 

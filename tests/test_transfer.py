@@ -34,11 +34,11 @@ def test_other_classes_rebuild_the_head_and_the_body_loads(source, tmp_path):
         train={"epochs": 1, "batch_size": 128},
     )
     run = neuralab.train(experiment, out=tmp_path)
-    init = run.card["transfer"]["init_from"]
-    assert init["loaded"] == ["features.1.weight", "features.1.bias"]
-    assert init["rebuilt"] == ["head.bias", "head.weight"]
-    assert init["skipped"] == []
-    assert list(run.card["data"]["label_names"]) == ["5", "6", "7", "8", "9"]
+    init = run.card.transfer.init_from
+    assert init.loaded == ["features.1.weight", "features.1.bias"]
+    assert init.rebuilt == ["head.bias", "head.weight"]
+    assert init.skipped == []
+    assert list(run.card.data.label_names) == ["5", "6", "7", "8", "9"]
 
 
 def test_a_head_of_another_shape_is_rebuilt(source, tmp_path):
@@ -46,7 +46,7 @@ def test_a_head_of_another_shape_is_rebuilt(source, tmp_path):
         model={"family": "mlp", "hidden_sizes": [16], "init_from": str(source)},
     )
     run = neuralab.train(experiment, out=tmp_path)
-    assert run.card["transfer"]["init_from"]["rebuilt"] == ["head.bias", "head.weight"]
+    assert run.card.transfer.init_from.rebuilt == ["head.bias", "head.weight"]
     assert _weights(run.path)["head.weight"].shape == (10, 16)
 
 
@@ -56,7 +56,7 @@ def test_the_same_classes_load_the_head_too(source, tmp_path):
         model={"family": "mlp", "hidden_sizes": [16], "init_from": str(source), "freeze": ["head"]},
     )
     run = neuralab.train(experiment, out=tmp_path)
-    assert run.card["transfer"]["init_from"]["rebuilt"] == []
+    assert run.card.transfer.init_from.rebuilt == []
     assert torch.equal(_weights(run.path)["head.weight"], _weights(source)["head.weight"])
 
 
@@ -84,13 +84,13 @@ def test_init_strict_false_loads_what_matches_and_reports_the_rest(source, tmp_p
         }
     )
     run = neuralab.train(experiment, out=tmp_path)
-    init = run.card["transfer"]["init_from"]
-    assert init["loaded"] == ["features.1.weight", "features.1.bias"]
-    assert init["skipped"] == [
+    init = run.card.transfer.init_from
+    assert init.loaded == ["features.1.weight", "features.1.bias"]
+    assert init.skipped == [
         "features.4.weight: not in the source run",
         "features.4.bias: not in the source run",
     ]
-    assert init["unused"] == []
+    assert init.unused == []
 
 
 def test_a_glob_picks_the_newest_matching_run(source, tmp_path, monkeypatch):
@@ -100,7 +100,7 @@ def test_a_glob_picks_the_newest_matching_run(source, tmp_path, monkeypatch):
         train={"epochs": 1, "batch_size": 128},
     )
     run = neuralab.train(experiment, out=tmp_path)
-    assert run.card["transfer"]["init_from"]["run"] == source.name
+    assert run.card.transfer.init_from.run == source.name
 
 
 def test_a_missing_run_is_an_error(tmp_path):
@@ -127,9 +127,9 @@ def test_frozen_parameters_are_unchanged_after_training(source, tmp_path):
     before, after = _weights(source), _weights(run.path)
     assert torch.equal(after["features.1.weight"], before["features.1.weight"])
     assert torch.equal(after["features.1.bias"], before["features.1.bias"])
-    assert run.card["transfer"]["frozen"] == ["features.1.weight", "features.1.bias"]
-    assert run.card["transfer"]["trainable_parameters"] == 16 * 5 + 5
-    assert run.card["metrics"]["test"]["accuracy"] > 0.5  # the head learned on top
+    assert run.card.transfer.frozen == ["features.1.weight", "features.1.bias"]
+    assert run.card.transfer.trainable_parameters == 16 * 5 + 5
+    assert run.card.metrics["test"]["accuracy"] > 0.5  # the head learned on top
 
 
 def test_unfreeze_at_epoch_trains_the_frozen_layers_from_then_on(source, tmp_path):
@@ -192,7 +192,7 @@ def test_param_groups_reach_the_optimizer_and_the_card(tmp_path):
         neuralab.train(experiment, out=tmp_path)
     experiment["optim"]["param_groups"] = {"features": 1e-9}
     run = neuralab.train(experiment, out=tmp_path)
-    assert run.card["transfer"]["lr_factors"] == {"features": 1e-9}
+    assert run.card.transfer.lr_factors == {"features": 1e-9}
 
 
 def test_every_network_family_takes_init_from_and_freeze():

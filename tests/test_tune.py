@@ -115,9 +115,9 @@ def test_study_prunes_and_its_best_trial_beats_the_default(tmp_path):
     assert study.counts["pruned"] >= 1
     pruned = [t for t in trials_of(study.path) if t.state == optuna.trial.TrialState.PRUNED]
     assert any(len(t.intermediate_values) < 3 for t in pruned)  # stopped early
-    assert study.best_value > default.card["metrics"]["val"]["accuracy"] + 0.05
+    assert study.best_value > default.card.metrics["val"]["accuracy"] + 0.05
     best_card = neuralab.load(study.best_run).card
-    assert best_card["metrics"]["test"]["accuracy"] > default.test_metrics["accuracy"] + 0.05
+    assert best_card.metrics["test"]["accuracy"] > default.test_metrics["accuracy"] + 0.05
 
     # best.yaml holds the best values and, trained as it is, gives the best trial's result
     best = load_config(study.path / "best.yaml")
@@ -125,7 +125,7 @@ def test_study_prunes_and_its_best_trial_beats_the_default(tmp_path):
     assert list(best.model.hidden_sizes) == study.best_params["model.hidden_sizes"]
     assert best.search is None
     again = neuralab.train(study.path / "best.yaml", out=tmp_path)
-    assert again.card["metrics"]["val"]["accuracy"] == study.best_value
+    assert again.card.metrics["val"]["accuracy"] == study.best_value
 
     rows = list(csv.DictReader((study.path / "trials.csv").read_text().splitlines()))
     assert [int(r["number"]) for r in rows] == list(range(8))

@@ -81,14 +81,14 @@ def test_overfits_one_batch():
 
 
 def test_reconstruction_error_falls_on_digits(digits_run):
-    assert digits_run.card["task"] == "reconstruction"
+    assert digits_run.card.task == "reconstruction"
     history = read_metrics(digits_run.path)
     assert "val_mse" in history[0]
     # Always outputting the mean (0 in standardised units) scores 1.0 on test; 5 epochs
     # reach 0.47 (measured), and the train loss falls 3.4x from epoch 1 to epoch 5.
     assert digits_run.test_metrics["mse"] < 0.6
     assert history[-1]["train_loss"] < 0.4 * history[0]["train_loss"]
-    assert "confusion_matrix" not in digits_run.card
+    assert digits_run.card.confusion_matrix is None
 
 
 def test_noise_scores_higher_than_digits(digits_run):

@@ -35,7 +35,7 @@ def pydoc_run(tmp_path_factory):
 
 def test_bits_per_char_fall_below_3(pydoc_run):
     # A uniform guess over the corpus's ~90 characters costs log2(90) = 6.5 bits.
-    vocab = len(pydoc_run.card["data"]["vocab"])
+    vocab = len(pydoc_run.card.data.vocab)
     history = read_metrics(pydoc_run.path)
     assert history[0]["train_bits_per_char"] < math.log2(vocab)
     assert pydoc_run.test_metrics["bits_per_char"] < 3.0
@@ -49,7 +49,7 @@ def test_transformer_body_learns(tmp_path):
         out=tmp_path,
     )
     history = read_metrics(run.path)
-    assert history[-1]["val_bits_per_char"] < 0.7 * math.log2(len(run.card["data"]["vocab"]))
+    assert history[-1]["val_bits_per_char"] < 0.7 * math.log2(len(run.card.data.vocab))
 
 
 def test_transformer_is_causal():
@@ -98,8 +98,8 @@ def test_trains_on_a_users_text_file_relative_to_the_experiment(tmp_path):
         "train: {epochs: 2, batch_size: 8}\n"
     )
     run = neuralab.train(tmp_path / "lm.yaml", overrides=["data.dataset.window=32"], out=tmp_path)
-    assert run.card["data"]["dataset"] == "text"
-    assert set(run.card["data"]["vocab"]) == set("to be or not to be, that is the question. ")
+    assert run.card.data.dataset == "text"
+    assert set(run.card.data.vocab) == set("to be or not to be, that is the question. ")
 
 
 def test_text_too_short_and_family_mismatch_are_clear_errors(tmp_path):

@@ -137,7 +137,7 @@ def test_both_players_run_under_the_placements_autocast():
 
 
 def test_run_records_both_players_and_writes_sample_grids(gan_run):
-    assert gan_run.card["task"] == "adversarial"
+    assert gan_run.card.task == "adversarial"
     history = read_metrics(gan_run.path)
     assert len(history) == 15
     for key in ("train_d_loss", "train_g_loss", "val_d_real", "val_d_fake"):
@@ -149,7 +149,7 @@ def test_run_records_both_players_and_writes_sample_grids(gan_run):
     for name in ("samples.png", "curves.png", "report.html"):
         assert (gan_run.path / name).stat().st_size > 0, name
     assert "Generated samples" in (gan_run.path / "report.html").read_text(encoding="utf-8")
-    assert gan_run.card["diagnostics"]["warnings"] == []
+    assert gan_run.card.diagnostics.warnings == []
 
 
 def test_samples_look_like_varied_digits_and_not_noise(gan_run, judge):
@@ -324,4 +324,4 @@ def test_interrupted_gan_resumes_to_the_same_weights(tmp_path, train):
     run = resume(partial_of(tmp_path / "resumed"))
     weights = (run.path / "model.safetensors").read_bytes()
     assert weights == (reference.path / "model.safetensors").read_bytes()
-    assert run.card["metrics"] == reference.card["metrics"]
+    assert run.card.metrics == reference.card.metrics

@@ -61,7 +61,7 @@ def test_load_rebuilds_the_trained_model_without_the_config_file(tmp_path, famil
 
     (run.path / "config.yaml").unlink()  # the card alone must be enough
     predictor = neuralab.load(run.path)
-    shape = tuple(run.card["data"]["input_shape"])
+    shape = run.card.data.input_shape
     x = np.random.default_rng(0).normal(size=(4, *shape)).astype(np.float32)
     with torch.no_grad():
         expected = trained.model(predictor.meta.scale_inputs(x))
@@ -69,5 +69,5 @@ def test_load_rebuilds_the_trained_model_without_the_config_file(tmp_path, famil
     prediction = predictor.predict(x)
     assert len(prediction) == 4
     if prediction.labels is not None:
-        names = run.card["data"]["label_names"]
+        names = run.card.data.label_names
         assert prediction.labels == [names[i] for i in expected.argmax(dim=1).tolist()]

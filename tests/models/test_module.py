@@ -87,7 +87,7 @@ def trained(tmp_path_factory):
 def test_trains_on_digits_from_a_file_beside_the_experiment(trained):
     run = trained["run"]
     assert run.test_metrics["accuracy"] >= 0.95
-    assert run.card["model"]["path"] == "code/net.py:Net"  # the run's copy, not the original
+    assert run.card.model["path"] == "code/net.py:Net"  # the run's copy, not the original
     assert (run.path / "code" / "net.py").read_text() == SOURCE
     config = yaml.safe_load((run.path / "config.yaml").read_text())
     assert config["model"]["path"].endswith("/net.py:Net")  # resolved beside the experiment
@@ -196,7 +196,7 @@ def test_resume_reads_the_run_copy_and_needs_trust_code(trained, tmp_path):
     assert resumed.keys() == reference.keys()
     for key, tensor in reference.items():  # the same weights as the uninterrupted run
         assert bool((resumed[key] == tensor).all()), key
-    assert run.card["model"]["path"] == "code/net.py:Net"
+    assert run.card.model["path"] == "code/net.py:Net"
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,7 @@ def test_reverse_data_targets_are_the_sources_backwards():
 
 def test_learns_to_reverse(reverse_run):
     # Chance exact match is about 8^-4 at length 4; 8 epochs reach ~0.9 (measured).
-    assert reverse_run.card["task"] == "seq2seq"
+    assert reverse_run.card.task == "seq2seq"
     assert reverse_run.test_metrics["exact_match"] > 0.6
     assert reverse_run.test_metrics["token_accuracy"] > 0.85
 

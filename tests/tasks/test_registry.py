@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from neuralab.card import read_card, write_card
 from neuralab.data import DataMeta
 from neuralab.errors import NeuralabError
 from neuralab.tasks import (
@@ -25,6 +26,7 @@ from neuralab.tasks import (
     task_from_card,
     task_record,
 )
+from tests.conftest import make_card
 
 META = DataMeta(
     dataset="table",
@@ -60,10 +62,15 @@ def test_every_registered_task_has_an_example_and_names_are_unique():
     assert len({cls.name for cls in TASKS}) == len(TASKS)
 
 
+def saved_and_read(task: BaseTask, tmp_path) -> BaseTask:
+    """The task rebuilt from a card.json that recorded it."""
+    write_card(tmp_path, make_card(**task_record(task), data=META))
+    return task_from_card(read_card(tmp_path))
+
+
 @pytest.mark.parametrize("task", EXAMPLES, ids=lambda task: task.name)
-def test_the_card_rebuilds_an_equal_task(task):
-    card = {**task_record(task), "data": dataclasses.asdict(META)}
-    assert task_from_card(card) == task
+def test_the_card_rebuilds_an_equal_task(task, tmp_path):
+    assert saved_and_read(task, tmp_path) == task
 
 
 @pytest.mark.parametrize("task", EXAMPLES, ids=lambda task: task.name)
@@ -75,8 +82,8 @@ def test_every_task_declares_what_callers_ask(task):
     assert task.secondary_metric is None or task.secondary_metric in task.metric_names
 
 
-def test_a_rebuilt_multitask_head_scores_in_its_own_units():
-    rebuilt = task_from_card({**task_record(EXAMPLES[-1]), "data": dataclasses.asdict(META)})
+def test_a_rebuilt_multitask_head_scores_in_its_own_units(tmp_path):
+    rebuilt = saved_and_read(EXAMPLES[-1], tmp_path)
     assert isinstance(rebuilt, MultiTask)
     price = rebuilt.heads[1].task
     assert isinstance(price, Regression)
@@ -93,7 +100,7 @@ def test_the_data_implies_the_task():
 
 def test_an_unknown_task_in_a_card_is_named():
     with pytest.raises(NeuralabError, match="unknown task 'ranking'"):
-        task_from_card({"task": "ranking", "data": dataclasses.asdict(META)})
+        task_from_card(make_card(task="ranking", task_settings={}, data=META))
 
 
 def test_per_sample_errors_match_the_metrics():

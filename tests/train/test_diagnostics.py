@@ -28,16 +28,16 @@ def test_deep_sigmoid_mlp_warns_that_gradients_vanish(tmp_path):
     )
     with pytest.warns(TrainingWarning, match="gradients vanish.*use relu"):
         run = neuralab.train(spec, out=tmp_path)
-    norms = run.card["diagnostics"]["gradient_norms"]
+    norms = run.card.diagnostics.gradient_norms
     first, last = next(iter(norms.values()))[-1], list(norms.values())[-1][-1]
     assert first < 1e-3 * last
-    assert run.card["diagnostics"]["warnings"][0].startswith("gradients vanish")
+    assert run.card.diagnostics.warnings[0].startswith("gradients vanish")
 
 
 def test_healthy_relu_mlp_does_not_warn(tmp_path):
     spec = tiny_experiment(model={"family": "mlp", "hidden_sizes": [32, 32]})
     run = neuralab.train(spec, out=tmp_path)  # warnings are errors in this suite
-    assert run.card["diagnostics"]["warnings"] == []
+    assert run.card.diagnostics.warnings == []
 
 
 def test_absurd_learning_rate_stops_the_run_cleanly(tmp_path, run_cli):

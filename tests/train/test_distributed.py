@@ -41,7 +41,7 @@ def test_two_processes_match_one_and_write_one_run(tmp_path):
     assert [p.name.startswith("ddp-") for p in written] == [True]  # one, and not a .partial
     assert done.stdout.count("run: ") == 1  # rank 0 alone reports
     card = json.loads((written[0] / "card.json").read_text())
-    assert (card["processes"], single.card["processes"]) == (2, 1)
+    assert (card["processes"], single.card.processes) == (2, 1)
     # Same global batches; each rank takes half and DDP averages the gradients. Only the
     # uneven last batch (105 = 53 + 52) and float summation order differ.
     assert card["metrics"]["test"]["accuracy"] == pytest.approx(
@@ -50,11 +50,11 @@ def test_two_processes_match_one_and_write_one_run(tmp_path):
     assert card["metrics"]["test"]["loss"] == pytest.approx(single.test_metrics["loss"], rel=0.02)
     assert single.test_metrics["accuracy"] > 0.8  # and the run learned something
     resumed = resume_in_one_process_from_epoch_2(written[0], tmp_path)
-    assert resumed.card["processes"] == 1  # its last session ran in one process
-    assert resumed.card["metrics"]["test"]["accuracy"] == pytest.approx(
+    assert resumed.card.processes == 1  # its last session ran in one process
+    assert resumed.card.metrics["test"]["accuracy"] == pytest.approx(
         card["metrics"]["test"]["accuracy"], abs=0.01
     )
-    assert resumed.card["metrics"]["test"]["loss"] == pytest.approx(
+    assert resumed.card.metrics["test"]["loss"] == pytest.approx(
         card["metrics"]["test"]["loss"], rel=0.02
     )
 

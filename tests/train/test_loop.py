@@ -62,10 +62,10 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
     first = neuralab.train(spec, out=tmp_path)
     second = neuralab.train(spec, out=tmp_path)
     assert first.path != second.path
-    assert first.card["metrics"] == second.card["metrics"]
+    assert first.card.metrics == second.card.metrics
     assert neuralab.runs.read_metrics(first.path) != []
     other = neuralab.train(spec, overrides=["seed=1"], out=tmp_path)
-    assert other.card["metrics"] != first.card["metrics"]
+    assert other.card.metrics != first.card.metrics
 
 
 def _schedule_rates(schedule: dict, *, epochs: int, steps_per_epoch: int, lr: float = 0.1):
@@ -131,7 +131,7 @@ def test_training_runs_each_schedule_and_logs_its_rate(tmp_path, schedule):
     spec = tiny_experiment(schedule=schedule, train={"epochs": 3, "batch_size": 256})
     run = neuralab.train(spec, out=tmp_path)
     logged = [r["lr"] for r in neuralab.runs.read_metrics(run.path)]
-    steps = num_batches(run.card["data"]["sizes"]["train"], 256)
+    steps = num_batches(run.card.data.sizes["train"], 256)
     _, expected = _schedule_rates(schedule, epochs=3, steps_per_epoch=steps, lr=0.001)
     assert logged == pytest.approx(expected, rel=1e-9)  # the rate after each epoch
     if schedule["name"] == "none":
@@ -160,9 +160,9 @@ def test_early_stopping_restores_the_best_epoch(tmp_path):
     run = neuralab.train(spec, out=tmp_path)
     history = neuralab.runs.read_metrics(run.path)
     best = min(history, key=lambda r: r["val_loss"])
-    assert run.card["epochs_run"] < 40
-    assert run.card["best_epoch"] == best["epoch"]
-    assert run.card["metrics"]["val"]["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
+    assert run.card.epochs_run < 40
+    assert run.card.best_epoch == best["epoch"]
+    assert run.card.metrics["val"]["loss"] == pytest.approx(best["val_loss"], rel=1e-5)
 
 
 LR = 0.1
@@ -252,4 +252,4 @@ def test_deterministic_mode_gives_the_same_weights(tmp_path):
     weights = [(run.path / "model.safetensors").read_bytes() for run in (first, second)]
     assert weights[0] == weights[1]
     assert not torch.are_deterministic_algorithms_enabled()  # restored afterwards
-    assert "platform" in first.card["versions"]
+    assert first.card.versions.platform

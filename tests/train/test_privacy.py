@@ -33,7 +33,7 @@ ACCURACY_FLOOR = 0.85  # at epsilon = 3 on digits; measured 0.94 (docs/trust.md 
 
 def test_dp_run_stays_within_budget_and_above_the_accuracy_floor(tmp_path):
     run = neuralab.train(DIGITS_DP, out=tmp_path)
-    spent = run.card["privacy"]["epsilon_spent"]
+    spent = run.card.privacy.epsilon_spent
     assert 0.9 * 3.0 < spent <= 3.0  # the noise is calibrated to use the budget, not exceed it
     assert run.test_metrics["accuracy"] >= ACCURACY_FLOOR
     lines = [json.loads(line) for line in (run.path / "metrics.jsonl").read_text().splitlines()]
@@ -73,7 +73,7 @@ def test_interrupted_dp_run_resumes_to_the_same_weights_and_epsilon(tmp_path):
     resumed = resume(partial)
     weights = "model.safetensors"
     assert (resumed.path / weights).read_bytes() == (reference.path / weights).read_bytes()
-    assert resumed.card["privacy"] == reference.card["privacy"]
+    assert resumed.card.privacy == reference.card.privacy
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ class InterruptAt(Callback):
 def reference(tmp_path_factory):
     """The weights and metrics of an uninterrupted run."""
     run = neuralab.train(SPEC, out=tmp_path_factory.mktemp("reference"))
-    return (run.path / "model.safetensors").read_bytes(), run.card["metrics"]
+    return (run.path / "model.safetensors").read_bytes(), run.card.metrics
 
 
 def partial_of(out):
@@ -61,7 +61,7 @@ def test_interrupt_then_resume_equals_an_uninterrupted_run(tmp_path, reference, 
         neuralab.train(SPEC, out=tmp_path, callbacks=[InterruptAt(step)])
     run = resume(partial_of(tmp_path))
     assert (run.path / "model.safetensors").read_bytes() == reference[0]
-    assert run.card["metrics"] == reference[1]
+    assert run.card.metrics == reference[1]
     lines = (run.path / "metrics.jsonl").read_text().splitlines()
     assert [yaml.safe_load(line)["epoch"] for line in lines] == [1, 2, 3]
     assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
