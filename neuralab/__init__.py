@@ -10,6 +10,7 @@ Example:
 __version__ = "0.1.0"
 
 from neuralab.api import Run, evaluate_run, load  # noqa: E402
+from neuralab.card import Card  # noqa: E402
 from neuralab.compare import Comparison, compare, quickstart  # noqa: E402
 from neuralab.config import Experiment, load_config  # noqa: E402
 from neuralab.cross_validation import CrossValidation, cross_validate  # noqa: E402
@@ -18,6 +19,7 @@ from neuralab.errors import NeuralabError  # noqa: E402
 from neuralab.tune import StudyResult, tune  # noqa: E402
 
 __all__ = [
+    "Card",
     "Comparison",
     "CrossValidation",
     "Experiment",
