@@ -436,7 +436,7 @@ def explain_command(
         return
     if input_path is None:
         raise NeuralabError("INPUT", "missing: samples to explain", "or --global for a ranking")
-    from neuralab.explain import write_explanation  # Captum loads only when asked for
+    from neuralab.trust.explain import write_explanation  # Captum loads only when asked for
 
     predictor = Predictor.load(run_dir, trust_code=trust_code)
     samples = predictor.read_inputs(input_path)

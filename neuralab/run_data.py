@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.data import DataBundle, DatasetConfig, SplitIndices
 from neuralab.errors import NeuralabError
+from neuralab.plan import plan
 from neuralab.runs import CONFIG, read_card
 from neuralab.tasks import Task
 
@@ -80,22 +81,19 @@ def load_run_data(run_dir: str | Path, *, trust_code: bool = False) -> tuple[Dat
         NeuralabError: When a source file is missing or changed since training (naming
             it), or the source's samples differ from those the split was made from.
     """
-    # api imports this module to write the split; prepare moves out of api later (issue 17)
-    from neuralab.api import prepare
-
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     raw = load_raw(run_dir / CONFIG)
     if SOURCE not in card or not (run_dir / SPLIT).is_file():
         # a run trained before folders stored their split: split again from config and
         # seed, as such runs always were (without a check that the data is unchanged)
-        bundle, task, _ = prepare(_in_run(load_config(raw), run_dir, trust_code))
-        return bundle, task
+        planned = plan(_in_run(load_config(raw), run_dir, trust_code))
+        return planned.bundle, planned.task
     for entry in card[SOURCE]["files"]:
         set_key(raw, entry["key"], str(_unchanged_file(entry, run_dir)))
     experiment = _in_run(load_config(raw), run_dir, trust_code)
-    bundle, task, _ = prepare(experiment, split=read_split(run_dir))
-    return bundle, task
+    planned = plan(experiment, split=read_split(run_dir))
+    return planned.bundle, planned.task
 
 
 def _in_run(experiment: Experiment, run_dir: Path, trust_code: bool) -> Experiment:

@@ -36,7 +36,7 @@ from neuralab.data.files import encode_features, read_csv
 from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
 from neuralab.models import CharLM, Seq2Seq
-from neuralab.report.samples import Generative, generate
+from neuralab.models.generative import Generative, generate
 from neuralab.tasks import Prediction, Regression, task_from_card
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
