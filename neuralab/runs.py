@@ -29,7 +29,7 @@ import yaml
 from pydantic import TypeAdapter
 from safetensors.torch import load_file, save_file
 
-from neuralab.baselines import Baseline, BaselineSpec
+from neuralab.baselines import Baseline, BaselineSpec, TaskName
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
@@ -37,7 +37,7 @@ from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
 from neuralab.models import CharLM, Seq2Seq
 from neuralab.models.generative import Generative, generate
-from neuralab.tasks import Prediction, Regression, task_from_card
+from neuralab.tasks import Prediction, task_from_card
 from neuralab.train import predict_outputs
 from neuralab.train.loop import TrainingInterrupted
 
@@ -182,12 +182,9 @@ class Predictor:
         spec = spec.in_run(run_dir, trust_code=trust_code)
         model: torch.nn.Module | Baseline
         if isinstance(spec, BaselineSpec):
-            regression = isinstance(task_from_card(card), Regression)
-            model = Baseline.load(
-                run_dir / ESTIMATOR,
-                task="regression" if regression else "classification",
-                num_outputs=meta.num_outputs,
-            )
+            # a baseline learns classes or values, which its data's targets say
+            target = cast(TaskName, meta.task)
+            model = Baseline.load(run_dir / ESTIMATOR, task=target, num_outputs=meta.num_outputs)
         else:
             model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
             model.load_state_dict(load_file(str(run_dir / WEIGHTS)))
