@@ -76,10 +76,12 @@ def test_class_folders_train_a_cnn_that_predicts_new_images_by_file(tmp_path, ru
     assert len(predicted) == 9
     assert all(row["prediction"] == row["file"].split("_")[0] for row in predicted)
 
-    code, out, err = run_cli("predict", str(run_dir), str(new / "red_0.png"))
+    larger = tmp_path / "larger.png"  # resized to the run's 16x16, as training images are
+    colour_image(COLOURS["red"], np.random.default_rng(2), size=(24, 30)).save(larger)
+    code, out, err = run_cli("predict", str(run_dir), str(larger))
     assert code == 0, err
     [row] = rows(out)
-    assert (row["file"], row["prediction"]) == (str(new / "red_0.png"), "red")
+    assert (row["file"], row["prediction"]) == (str(larger), "red")
 
 
 def test_a_changed_image_is_refused_after_training(tmp_path, run_cli):
@@ -120,7 +122,9 @@ def test_sizes_must_match_unless_size_is_set(tmp_path):
     raw = ImagesConfig(path=photos, size=(8, 10)).load(seed=0)
     assert raw.x.shape == (13, 3, 8, 10)
     assert raw.x.dtype == np.float32
-    assert 0 <= raw.x.min() and raw.x.max() <= 255
+    assert raw.x.max() <= 255  # pixel values as in the files
+    red = raw.x[raw.y == raw.label_names.index("red")]
+    assert red[:, 0].mean() > red[:, 1].mean() + 60  # resizing keeps each image's colour
 
 
 def test_grey_images_give_one_channel_and_channels_converts(tmp_path):
