@@ -1,4 +1,4 @@
-# Two commands: `make demo` and `make test`. Both build .venv from constraints.txt first.
+# Two commands: `make demo` and `make test` (ruff, mypy, the import-layer contract, pytest). Both build .venv from constraints.txt first.
 # `make bench` (docs/benchmarks.md) also installs the [bench] extra (Lightning).
 PYTHON ?= python3
 VENV := .venv
@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy neuralab
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Kill training and checkpoint writes at many more random points than `make test` does.

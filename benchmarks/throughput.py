@@ -18,8 +18,8 @@ from typing import Any
 
 import neuralab
 from benchmarks.common import EXAMPLES, ROOT, StepTimer, machine, parse_args, write_result
-from neuralab.api import prepare
 from neuralab.config import load_config
+from neuralab.plan import plan
 from neuralab.train import predict_outputs
 
 INFERENCE_PASSES = 5
@@ -40,7 +40,7 @@ def measure(example: Path, passes: int) -> dict[str, Any]:
         run = neuralab.train(example, overrides=["train.epochs=1"], out=out, callbacks=[timer])
         model = neuralab.load(run.path).model
     experiment = load_config(example)
-    x = prepare(experiment)[0].x_test  # the data as training saw it (multi-task too)
+    x = plan(experiment).bundle.x_test  # the data as training saw it (multi-task too)
     predict_outputs(model, x[:64])  # the first call pays for lazy initialisation
     seconds = []
     for _ in range(passes):

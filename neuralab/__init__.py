@@ -7,8 +7,6 @@ Example:
     >>> neuralab.load(run.path).predict(images).labels  # doctest: +SKIP
 """
 
-__version__ = "0.1.0"
-
 from neuralab.api import Run, evaluate_run, load  # noqa: E402
 from neuralab.card import Card  # noqa: E402
 from neuralab.compare import Comparison, compare, quickstart  # noqa: E402
@@ -17,6 +15,7 @@ from neuralab.cross_validation import CrossValidation, cross_validate  # noqa: E
 from neuralab.cross_validation import train_experiment as train  # noqa: E402
 from neuralab.errors import NeuralabError  # noqa: E402
 from neuralab.tune import StudyResult, tune  # noqa: E402
+from neuralab.version import __version__
 
 __all__ = [
     "Card",

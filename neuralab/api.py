@@ -20,7 +20,6 @@ import numpy as np
 import sklearn
 import torch
 
-from neuralab import __version__
 from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.calibration import expected_calibration_error, fit_temperature
 from neuralab.card import (
@@ -34,12 +33,12 @@ from neuralab.card import (
     read_card,
     write_card,
 )
-from neuralab.config import EarlyStoppingConfig, Experiment, load_config
-from neuralab.data import DataBundle, SplitIndices, load_data
-from neuralab.errors import NeuralabError, did_you_mean
+from neuralab.config import Experiment, load_config
+from neuralab.data import DataBundle
+from neuralab.errors import NeuralabError
 from neuralab.lr_find import plot_found_lr, with_found_lr
-from neuralab.models import GANConfig, data_problem
-from neuralab.multitask import TasksConfig, load_multitask
+from neuralab.models import GANConfig
+from neuralab.plan import Plan, plan
 from neuralab.report import plot_curves, write_run_report
 from neuralab.report.samples import SampleGrid
 from neuralab.run_data import (
@@ -64,7 +63,6 @@ from neuralab.tasks import (
     Classification,
     Summarized,
     Task,
-    monitor_names,
     task_from_card,
     task_record,
 )
@@ -73,7 +71,6 @@ from neuralab.train import (
     EarlyStopping,
     MetricsLog,
     count_parameters,
-    distributed,
     evaluate,
     fit,
 )
@@ -87,7 +84,7 @@ from neuralab.train.loop import (
     score,
 )
 from neuralab.train.optim import resolved_lr
-from neuralab.train.privacy import check_model, experiment_problems, make_private, quiet
+from neuralab.train.privacy import make_private, quiet
 from neuralab.train.state import StopFlag, latest_checkpoint, stop_on_signals
 from neuralab.train.steps import StepSettings
 from neuralab.transfer import (
@@ -97,6 +94,7 @@ from neuralab.transfer import (
     parameter_groups,
     trainable_summary,
 )
+from neuralab.version import __version__
 
 
 @dataclass(frozen=True)
@@ -143,14 +141,14 @@ def train(
     """
     if not isinstance(experiment, Experiment):
         experiment = load_config(experiment, overrides)
-    prepared = prepare(experiment)  # every data and config error before any file is written
+    planned = plan(experiment)  # every data and config error before any file is written
     # every rank sweeps the same data from the same seed, so all find the same rate
-    experiment, sweep = with_found_lr(experiment, prepared[0], prepared[1])
+    experiment, sweep = with_found_lr(experiment, planned.bundle, planned.task)
     with process_group() as shard:
         if not shard.writes:  # a helper rank under torchrun: trains its shard, writes nothing
-            bundle, task, stopper = prepared
+            stopper = planned.early_stopping()
             observers: list[Callback] = [stopper] if stopper else []
-            _fit_deep(experiment, bundle, task, stopper, observers, None, None, shard)
+            _fit_deep(experiment, planned, stopper, observers, None, None, shard)
             run_dir = Path(share(None, shard))  # shared once rank 0 has written its card
             return Run(run_dir, read_card(run_dir))
         with NewRunDir(Path(out), experiment.name) as run:
@@ -162,7 +160,7 @@ def train(
             card = _train_into(
                 run.path,
                 experiment,
-                prepared,
+                planned,
                 callbacks,
                 resume=None,
                 shard=shard,
@@ -188,9 +186,9 @@ def resume(
     _, saved, skipped = latest_checkpoint(run.path / CHECKPOINTS)
     for line in skipped:
         warnings.warn(line, TrainingWarning, stacklevel=2)
-    prepared = prepare(experiment)
+    planned = plan(experiment)
     with run:
-        card = _train_into(run.path, experiment, prepared, callbacks, resume=saved)
+        card = _train_into(run.path, experiment, planned, callbacks, resume=saved)
     return Run(run.path, card)
 
 
@@ -204,65 +202,10 @@ def latest_unfinished(out: str | Path = "runs") -> Path:
     return partials[0]
 
 
-def prepare(
-    experiment: Experiment, *, split: SplitIndices | None = None
-) -> tuple[DataBundle, Task, EarlyStopping | None]:
-    """The data, task and early stopping an experiment trains with; raises every input error.
-    With `split` (a run folder's), the data is split as stored instead of split again."""
-    spec = experiment.model
-    if experiment.tasks is not None:
-        bundle, task = _prepare_multitask(experiment, experiment.tasks, split)
-    else:
-        bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed, split=split)
-        problem = data_problem(spec, bundle.meta, experiment.data.dataset.name)
-        problems = [problem] if problem else []
-        if problems or spec.problems(experiment):
-            raise NeuralabError.many([*problems, *spec.problems(experiment)])
-        task = spec.task(bundle.meta, experiment.train.loss)
-        bundle = task.adapt(bundle)
-        spec.check_builds(bundle.meta)
-    is_baseline = isinstance(spec, BaselineSpec)
-    stopper = None if is_baseline else _early_stopping(experiment.train.early_stopping, task)
-    if not is_baseline:  # an unavailable device or precision fails here, before any file
-        make_placement(experiment.train.device, experiment.train.precision)
-    elif distributed.current().distributed:
-        raise NeuralabError("--nproc", "classical baselines fit in one process", "drop --nproc")
-    if experiment.privacy is not None:
-        _check_privacy(experiment, bundle)
-    return bundle, task, stopper
-
-
-def _prepare_multitask(
-    experiment: Experiment, tasks: TasksConfig, split: SplitIndices | None
-) -> tuple[DataBundle, Task]:
-    """One shared body, a head per entry of `tasks:`; networks only."""
-    spec = experiment.model
-    if "several_targets" not in spec.data_tasks:
-        raise NeuralabError("tasks", f"family '{spec.family}' cannot have several heads")
-    if experiment.task is not None or experiment.train.loss != "auto":
-        key = "task" if experiment.task is not None else "train.loss"
-        raise NeuralabError(key, "set per head with tasks:", "remove it, use tasks.<name>.task")
-    return load_multitask(experiment.data, tasks, seed=experiment.seed, split=split)
-
-
-def _check_privacy(experiment: Experiment, bundle: DataBundle) -> None:
-    """Everything DP-SGD cannot do, reported before any file is written."""
-    if isinstance(experiment.model, BaselineSpec):
-        raise NeuralabError(
-            "privacy",
-            f"DP-SGD trains neural networks; '{experiment.model.family}' is a classical baseline",
-            "remove the privacy section, or choose a deep family such as mlp or cnn",
-        )
-    problems = experiment_problems(experiment)
-    if problems:
-        raise NeuralabError.many(problems)
-    check_model(experiment.network.initialised(bundle.meta, seed=0), experiment.model)
-
-
 def _train_into(
     run_dir: Path,
     experiment: Experiment,
-    prepared: tuple[DataBundle, Task, EarlyStopping | None],
+    planned: Plan,
     callbacks: Sequence[Callback],
     *,
     resume: dict[str, Any] | None,
@@ -270,7 +213,7 @@ def _train_into(
     write_report: bool = True,
 ) -> Card:
     """Fit, then write weights, split, card, metrics, curves and report into `run_dir`."""
-    bundle, task, stopper = prepared
+    bundle, task, stopper = planned.bundle, planned.task, planned.early_stopping()
     model: torch.nn.Module | Baseline
     if isinstance(experiment.model, BaselineSpec):
         model, record = _fit_baseline(experiment, task, bundle)
@@ -285,9 +228,7 @@ def _train_into(
             *_sample_grids(experiment, run_dir, bundle),
             *callbacks,
         ]
-        model, record = _fit_deep(
-            experiment, bundle, task, stopper, observers, run_dir, resume, shard
-        )
+        model, record = _fit_deep(experiment, planned, stopper, observers, run_dir, resume, shard)
         record.diagnostics = Diagnostics(warnings=health.messages, gradient_norms=health.norms)
         plot_curves(
             record.history,
@@ -315,8 +256,7 @@ def _sample_grids(experiment: Experiment, run_dir: Path, bundle: DataBundle) -> 
 
 def _fit_deep(
     experiment: Experiment,
-    bundle: DataBundle,
-    task: Task,
+    planned: Plan,
     stopper: EarlyStopping | None,
     observers: list[Callback],
     run_dir: Path | None,
@@ -324,6 +264,7 @@ def _fit_deep(
     shard: Shard = SINGLE,
 ) -> tuple[torch.nn.Module, FitRecord]:
     """Train a deep model; checkpoints go to `run_dir` (None: a helper rank, no files)."""
+    bundle, task = planned.bundle, planned.task
     model = experiment.network.initialised(bundle.meta, seed=experiment.seed)
     reuse = _reuse(experiment, model, bundle)  # weights loaded and frozen before placing
     observers = [*observers, *reuse.callbacks]
@@ -422,10 +363,6 @@ class Reuse:
 
 def _reuse(experiment: Experiment, model: torch.nn.Module, bundle: DataBundle) -> Reuse:
     spec, at = experiment.network, experiment.train.unfreeze_at_epoch
-    if at is not None and not spec.freeze:
-        raise NeuralabError(
-            "train.unfreeze_at_epoch", "set, but model.freeze names nothing to unfreeze"
-        )
     init = load_pretrained(model, spec, bundle.meta, spec.init_from) if spec.init_from else None
     frozen = freeze(model, spec.freeze)
     record = Transfer(
@@ -456,19 +393,6 @@ def _fit_baseline(experiment, task, bundle) -> tuple[Baseline, FitRecord]:
         "seconds": seconds,
     }
     return model, FitRecord([record], 1, None, seconds)
-
-
-def _early_stopping(stopping: EarlyStoppingConfig | None, task: Task) -> EarlyStopping | None:
-    if stopping is None:
-        return None
-    available = monitor_names(task)
-    if stopping.monitor not in available:
-        raise NeuralabError(
-            "train.early_stopping.monitor",
-            f"'{stopping.monitor}' is not a metric this run produces",
-            did_you_mean(stopping.monitor, available),
-        )
-    return EarlyStopping(stopping.monitor, stopping.patience, stopping.min_delta)
 
 
 def _card(
@@ -544,7 +468,7 @@ def report(run_dir: str | Path, *, explain: bool = False, trust_code: bool = Fal
     config_text = (run_dir / CONFIG).read_text(encoding="utf-8")
     extra = ""
     if explain:
-        from neuralab.report.explanations import explanations_section
+        from neuralab.trust.explanations import explanations_section
 
         extra = explanations_section(predictor, bundle, task)
     return write_run_report(run_dir, card, config_text, predictor.model, bundle, explanations=extra)
@@ -553,7 +477,7 @@ def report(run_dir: str | Path, *, explain: bool = False, trust_code: bool = Fal
 def importance(run_dir: str | Path, out: str | Path = "runs", *, trust_code: bool = False) -> Path:
     """Permutation importance of a run's input columns on its test split; returns the
     folder holding `importance.json` and `importance.png`."""
-    from neuralab.importance import write_importance
+    from neuralab.trust.importance import write_importance
 
     bundle, task = load_run_data(run_dir, trust_code=trust_code)  # names a non-run folder
     predictor = Predictor.load(run_dir, trust_code=trust_code)

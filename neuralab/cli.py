@@ -355,7 +355,10 @@ def predict_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     input_path: Annotated[
         Path,
-        typer.Argument(metavar="INPUT", help="Samples: .csv or .npy (seq2seq: .txt, one a line)."),
+        typer.Argument(
+            metavar="INPUT",
+            help="Samples: .csv or .npy (seq2seq: .txt, one a line; images: a file or folder).",
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the CSV here instead of stdout.")
@@ -364,7 +367,7 @@ def predict_command(
 ) -> None:
     """Predict labels (with class probabilities) or values for new samples."""
     predictor = Predictor.load(run_dir, trust_code=trust_code)
-    prediction = predictor.predict(predictor.read_inputs(input_path))
+    prediction = predictor.predict_path(input_path)
     text = prediction.to_csv()
     if output is None:
         sys.stdout.write(text)
@@ -437,7 +440,7 @@ def explain_command(
         return
     if input_path is None:
         raise NeuralabError("INPUT", "missing: samples to explain", "or --global for a ranking")
-    from neuralab.explain import write_explanation  # Captum loads only when asked for
+    from neuralab.trust.explain import write_explanation  # Captum loads only when asked for
 
     predictor = Predictor.load(run_dir, trust_code=trust_code)
     samples = predictor.read_inputs(input_path)

@@ -205,26 +205,28 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _expand_text_shorthand(raw: dict[str, Any]) -> None:
-    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`.
+    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`;
+    likewise `images` (a folder).
 
     Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
     and again after them.
     """
     data = raw.get("data")
-    if isinstance(data, dict) and "text" in data and "dataset" not in data:
-        data["dataset"] = {"text": data.pop("text")}
-    dataset = data.get("dataset") if isinstance(data, dict) else None
-    if isinstance(dataset, dict) and "text" in dataset and "name" not in dataset:
-        dataset.update(name="text", path=dataset.pop("text"))
+    for name in ("text", "images"):
+        if isinstance(data, dict) and name in data and "dataset" not in data:
+            data["dataset"] = {name: data.pop(name)}
+        dataset = data.get("dataset") if isinstance(data, dict) else None
+        if isinstance(dataset, dict) and name in dataset and "name" not in dataset:
+            dataset.update(name=name, path=dataset.pop(name))
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative CSV and text paths are read from the experiment file's folder."""
+    """Relative CSV, text and image folder paths are read from the experiment file's folder."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    key = {"csv": "csv", "text": "path"}.get(dataset.get("name", "csv"))
+    key = {"csv": "csv", "text": "path", "images": "path"}.get(dataset.get("name", "csv"))
     if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
         dataset[key] = str((base / dataset[key]).resolve())
 

@@ -20,11 +20,11 @@ import torchinfo
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from neuralab.api import prepare
 from neuralab.baselines import Baseline, BaselineSpec
 from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
+from neuralab.plan import plan
 from neuralab.tasks import Task
 from neuralab.train.loop import num_batches
 from neuralab.train.steps import training_loss
@@ -76,7 +76,8 @@ class Inspection:
 def inspect_experiment(experiment: Experiment) -> Inspection:
     """Check an experiment end to end without training it; see the module docstring."""
     started = time.perf_counter()
-    bundle, task, _ = prepare(experiment)
+    planned = plan(experiment)
+    bundle, task = planned.bundle, planned.task
     if isinstance(experiment.model, BaselineSpec):
         inspection = _inspect_baseline(experiment, experiment.model, bundle)
     else:
@@ -209,7 +210,7 @@ def _inspect_baseline(experiment: Experiment, spec: BaselineSpec, bundle: DataBu
         spec,
         bundle.x_train,
         bundle.y_train,
-        # prepare() has refused families that cannot read this data, so this is one of both
+        # plan() has refused families that cannot read this data, so this is one of both
         task=cast(Literal["classification", "regression"], bundle.meta.task),
         num_outputs=bundle.meta.num_outputs,
         seed=experiment.seed,

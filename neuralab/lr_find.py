@@ -13,6 +13,7 @@ from neuralab.baselines import BaselineSpec
 from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
+from neuralab.plan import plan
 from neuralab.report.lr_find import plot_lr_sweep
 from neuralab.runs import NewRunDir
 from neuralab.tasks import Task
@@ -31,7 +32,6 @@ def find_lr(
     num_steps: int = NUM_STEPS,
 ) -> tuple[LRSweep, Path]:
     """Run the range test; write `lr_find.png` and `lr_find.csv` to a new folder in `out`."""
-    from neuralab.api import prepare  # not at the top: api imports this module
 
     if isinstance(experiment.model, BaselineSpec):
         raise NeuralabError(
@@ -43,7 +43,8 @@ def find_lr(
         raise NeuralabError(
             "--start-lr", f"0 < start < end must hold, but got {start_lr=}, {end_lr=}"
         )
-    bundle, task, _ = prepare(experiment)
+    planned = plan(experiment)
+    bundle, task = planned.bundle, planned.task
     sweep = sweep_experiment(
         experiment, bundle, task, start_lr=start_lr, end_lr=end_lr, num_steps=num_steps
     )

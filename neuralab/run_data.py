@@ -7,7 +7,7 @@ sha256 of the samples themselves. Every command that needs the data afterwards c
 `load_run_data`, which rebuilds exactly that data from the folder: it finds each file at
 its absolute path, else relative to the run folder (so a project moved whole, runs and
 data together, still works), refuses a file that changed, and splits by the stored indices
-instead of splitting again.
+instead of splitting again. A folder source (images) is fingerprinted by every file in it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from neuralab.card import Source, SourceFile, read_card
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.data import DataBundle, DatasetConfig, SplitIndices
 from neuralab.errors import NeuralabError
+from neuralab.plan import plan
 from neuralab.runs import CONFIG
 from neuralab.tasks import Task
 
@@ -79,22 +80,19 @@ def load_run_data(run_dir: str | Path, *, trust_code: bool = False) -> tuple[Dat
         NeuralabError: When a source file is missing or changed since training (naming
             it), or the source's samples differ from those the split was made from.
     """
-    # api imports this module to write the split; prepare moves out of api later (issue 17)
-    from neuralab.api import prepare
-
     run_dir = Path(run_dir)
     card = read_card(run_dir)
     raw = load_raw(run_dir / CONFIG)
     if card.source is None or not (run_dir / SPLIT).is_file():
         # a run trained before folders stored their split: split again from config and
         # seed, as such runs always were (without a check that the data is unchanged)
-        bundle, task, _ = prepare(_in_run(load_config(raw), run_dir, trust_code))
-        return bundle, task
+        planned = plan(_in_run(load_config(raw), run_dir, trust_code))
+        return planned.bundle, planned.task
     for entry in card.source.files:
         set_key(raw, entry.key, str(_unchanged_file(entry, run_dir)))
     experiment = _in_run(load_config(raw), run_dir, trust_code)
-    bundle, task, _ = prepare(experiment, split=read_split(run_dir))
-    return bundle, task
+    planned = plan(experiment, split=read_split(run_dir))
+    return planned.bundle, planned.task
 
 
 def _in_run(experiment: Experiment, run_dir: Path, trust_code: bool) -> Experiment:
@@ -106,7 +104,7 @@ def _unchanged_file(entry: SourceFile, run_dir: Path) -> Path:
     """The recorded file at its absolute path, else relative to the run folder; refused
     when what is there now has another sha256."""
     candidates = dict.fromkeys([Path(entry.path), run_dir.resolve() / entry.relative])
-    present = [path for path in candidates if path.is_file()]
+    present = [path for path in candidates if path.exists()]
     hashes = {path: file_sha256(path) for path in present}
     for path, sha256 in hashes.items():
         if sha256 == entry.sha256:
@@ -127,5 +125,18 @@ def _unchanged_file(entry: SourceFile, run_dir: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file; of a folder (image folders), over every file in it by relative
+    path and content, so a file added, removed, renamed or changed changes it."""
+    if path.is_dir():
+        return _folder_sha256(path)
     with path.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _folder_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder)
+        if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+            digest.update(f"{relative.as_posix()}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()

@@ -39,6 +39,7 @@ from neuralab import api
 from neuralab.card import CARD, read_card
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.errors import NeuralabError, Problem, did_you_mean
+from neuralab.plan import plan
 from neuralab.report.tuning import plot_study, write_trials_csv
 from neuralab.search import Dimension, SearchConfig
 from neuralab.tasks import lower_is_better, monitor_names
@@ -166,6 +167,14 @@ def _checked(raw: dict[str, Any]) -> tuple[Experiment, SearchConfig, str, str]:
     base = load_config(raw)
     search = _search_of(base)
     problems = _space_problems(raw, search)
+    if base.data.split.folds is not None:  # each trial trains one run: fold 0 alone
+        problems.append(
+            Problem(
+                "data.split.folds",
+                "tune scores each trial on one validation split, not across folds",
+                "remove data.split.folds to tune, then cross-validate the best.yaml",
+            )
+        )
     try:
         metric, direction = _objective(base, search)
     except NeuralabError as error:
@@ -187,7 +196,7 @@ def _search_of(experiment: Experiment) -> SearchConfig:
 
 def _objective(experiment: Experiment, search: SearchConfig) -> tuple[str, str]:
     """The validation metric to optimise and its direction, checked against the task."""
-    _, task, _ = api.prepare(experiment)  # the data and task exactly as each trial sees them
+    task = plan(experiment).task  # the data and task exactly as each trial sees them
     metric = search.metric or f"val_{task.main_metric}"
     available = [name for name in monitor_names(task) if name.startswith("val_")]
     if metric not in available:

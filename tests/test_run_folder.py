@@ -18,6 +18,7 @@ from neuralab.data import RawData, load_data
 from neuralab.data.builtin import MoonsConfig
 from neuralab.data.bundle import make_bundle
 from neuralab.errors import NeuralabError
+from neuralab.plan import plan
 from neuralab.run_data import SPLIT, load_run_data, read_split
 from tests.conftest import write_signal_csv
 
@@ -101,7 +102,7 @@ def test_missing_data_is_an_error_naming_the_file(project, run_cli):
 def test_stored_split_is_the_bundle_split_and_evaluate_matches_the_card(tmp_path):
     experiment = load_config(csv_experiment(tmp_path))
     run = api.train(experiment, out=tmp_path / "runs", write_report=False)
-    bundle, _, _ = api.prepare(experiment)
+    bundle = plan(experiment).bundle
     stored = read_split(run.path)
     for part in ("train", "val", "test"):
         assert np.array_equal(getattr(stored, part), getattr(bundle.split, part))
@@ -177,7 +178,7 @@ def test_multitask_runs_store_their_split_and_rebuild_from_it(tmp_path):
     data = {"dataset": {"csv": "data.csv"}}
     experiment = load_config(csv_experiment(tmp_path, data=data, tasks=tasks))
     run = api.train(experiment, out=tmp_path / "runs", write_report=False)
-    bundle, _, _ = api.prepare(experiment)
+    bundle = plan(experiment).bundle
     assert np.array_equal(read_split(run.path).test, bundle.split.test)
     rebuilt, _ = load_run_data(run.path)
     assert torch.equal(rebuilt.y_test, bundle.y_test)

@@ -70,6 +70,16 @@ def test_invalid_search_is_refused_before_any_trial(run_cli, tmp_path, space, se
     assert not (tmp_path / "runs").exists()
 
 
+def test_folds_are_refused_rather_than_silently_tuning_fold_zero(run_cli, tmp_path):
+    path = tmp_path / "tune.yaml"
+    experiment = experiment_with() | {"data": {"dataset": "digits", "split": {"folds": 3}}}
+    path.write_text(yaml.safe_dump(experiment))
+    code, _, err = run_cli("tune", str(path), "--out", str(tmp_path / "runs"))
+    assert code == 2
+    assert err.startswith("error: data.split.folds: tune scores each trial on one validation")
+    assert not (tmp_path / "runs").exists()
+
+
 def test_tuning_needs_a_search_block(run_cli, tmp_path):
     path = tmp_path / "plain.yaml"
     path.write_text(yaml.safe_dump(tiny_experiment()))

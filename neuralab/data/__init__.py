@@ -30,6 +30,7 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.images import ImagesConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -44,7 +45,8 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
-    | TextConfig,
+    | TextConfig
+    | ImagesConfig,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -58,6 +60,7 @@ DATASETS = (
     PydocConfig,
     CSVConfig,
     TextConfig,
+    ImagesConfig,
 )
 
 __all__ = [

@@ -4,35 +4,15 @@ epochs while it trains and written once more at the end."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-import torch
 
 from neuralab.data import DataMeta
+from neuralab.models.generative import Generative, generate
 from neuralab.report.figures import sample_grid
 from neuralab.train.callbacks import Callback, TrainState
 
 SAMPLES = "samples.png"
 GRID_SIZE = 64
 GRID_SEED = 0  # the same noise every time, so successive grids show the same draws improve
-
-
-@runtime_checkable
-class Generative(Protocol):
-    """A model that draws new samples (standardised units) from noise."""
-
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor: ...
-
-    def eval(self) -> torch.nn.Module: ...
-
-
-def generate(model: Generative, meta: DataMeta, n: int, *, seed: int) -> np.ndarray:
-    """`n` samples from `model.sample`, in the data's raw units (standardisation undone)."""
-    model.eval()
-    with torch.no_grad():
-        samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
-    return samples.cpu().numpy() * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
 
 
 def write_sample_grid(model: Generative, meta: DataMeta, path: Path, n: int, seed: int) -> Path:

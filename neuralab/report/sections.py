@@ -14,6 +14,7 @@ import torch
 from neuralab.calibration import reliability
 from neuralab.card import Card
 from neuralab.data import DataBundle, DataMeta
+from neuralab.models.generative import generate
 from neuralab.report.figures import (
     confusion_figure,
     latent_figure,
@@ -23,7 +24,7 @@ from neuralab.report.figures import (
 )
 from neuralab.report.html import image, table, tables
 from neuralab.report.reuse import heads_table
-from neuralab.report.samples import GRID_SEED, GRID_SIZE, generate
+from neuralab.report.samples import GRID_SEED, GRID_SIZE
 from neuralab.train import predict_outputs
 
 if TYPE_CHECKING:

@@ -21,15 +21,15 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 
-from neuralab import __version__
 from neuralab.errors import NeuralabError
-from neuralab.report.samples import Generative
+from neuralab.models.generative import Generative
 from neuralab.runs import Prediction, Predictor
 from neuralab.serve import dashboard
 from neuralab.serve.batching import MicroBatcher, batch_invariant
 from neuralab.serve.guards import ApiError, BodyLimit, RequestMetrics, error_body
 from neuralab.serve.schemas import GenerateRequest, PredictRequest, prediction_rows, to_inputs
 from neuralab.serve.store import ModelStore, Runtime, UnknownName, summary
+from neuralab.version import __version__
 
 STATIC = Path(__file__).parent / "static"
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from neuralab.card import Card
-    from neuralab.data import DataMeta
     from neuralab.runs import Predictor
     from neuralab.tasks.prediction import Prediction
 
@@ -37,11 +36,6 @@ class LanguageModel(BaseTask):
     writes_text: ClassVar[bool] = True
     data_task: ClassVar[str | None] = "next_token"
     losses: ClassVar[tuple[str, ...]] = ("cross_entropy",)
-
-    @classmethod
-    def from_data(cls, meta: DataMeta, loss: str) -> LanguageModel:
-        cls.check_loss(loss)
-        return cls()
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.flatten(0, 1), target.flatten())

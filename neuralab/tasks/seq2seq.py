@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from neuralab.card import Card
-    from neuralab.data import DataMeta
     from neuralab.runs import Predictor
 
 
@@ -35,11 +34,6 @@ class SequenceToSequence(BaseTask):
     takes_text: ClassVar[bool] = True
     data_task: ClassVar[str | None] = "sequence_pairs"
     losses: ClassVar[tuple[str, ...]] = ("cross_entropy",)
-
-    @classmethod
-    def from_data(cls, meta: DataMeta, loss: str) -> SequenceToSequence:
-        cls.check_loss(loss)
-        return cls()
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.flatten(0, 1), target.flatten(), ignore_index=self.pad)

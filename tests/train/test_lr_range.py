@@ -6,16 +6,17 @@ import pytest
 import torch
 
 import neuralab
-from neuralab.api import prepare
 from neuralab.config import load_config
 from neuralab.lr_find import sweep_experiment
+from neuralab.plan import plan
 from neuralab.train.lr_range import lr_range_test
 from tests.conftest import EXAMPLES, tiny_experiment
 
 
 def test_sweep_restores_weights_and_optimizer_state_and_rises_exponentially():
     experiment = load_config(tiny_experiment())
-    bundle, task, _ = prepare(experiment)
+    planned = plan(experiment)
+    bundle, task = planned.bundle, planned.task
     model = experiment.model.build(input_shape=(1, 8, 8), num_outputs=10)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
     model(bundle.x_train[:8]).sum().backward()
@@ -37,7 +38,8 @@ def test_sweep_restores_weights_and_optimizer_state_and_rises_exponentially():
 
 def test_sweep_stops_when_the_loss_diverges():
     experiment = load_config(tiny_experiment(optim={"name": "sgd"}))
-    bundle, task, _ = prepare(experiment)
+    planned = plan(experiment)
+    bundle, task = planned.bundle, planned.task
     sweep = sweep_experiment(experiment, bundle, task, start_lr=1e-3, end_lr=1e6, num_steps=100)
     assert len(sweep.lrs) < 100
 

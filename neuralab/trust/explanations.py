@@ -8,12 +8,12 @@ import numpy as np
 
 from neuralab.baselines import Baseline
 from neuralab.data import DataBundle
-from neuralab.explain import explain, feature_names
-from neuralab.importance import permutation_importances
 from neuralab.report.figures import attribution_figure, importance_figure
 from neuralab.report.html import image
 from neuralab.runs import Predictor
 from neuralab.tasks import Task
+from neuralab.trust.explain import explain, feature_names
+from neuralab.trust.importance import permutation_importances
 
 NUM_EXPLAINED = 4
 ATTRIBUTED_KINDS = ("image", "sequence", "tabular")

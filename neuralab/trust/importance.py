@@ -17,11 +17,11 @@ from sklearn.inspection import permutation_importance
 
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
-from neuralab.explain import feature_names
 from neuralab.report.figures import importance_figure
 from neuralab.runs import NewRunDir, Predictor, save_json
 from neuralab.tasks import Task, lower_is_better
 from neuralab.train import predict_outputs
+from neuralab.trust.explain import feature_names
 
 REPEATS = 10
 SEED = 0
