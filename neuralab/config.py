@@ -219,12 +219,13 @@ def _expand_text_shorthand(raw: dict[str, Any]) -> None:
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative CSV and text paths are read from the experiment file's folder."""
+    """Relative CSV, series and text paths are read from the experiment file's folder."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    key = {"csv": "csv", "text": "path"}.get(dataset.get("name", "csv"))
+    name = dataset.get("name", "series" if "series" in dataset else "csv")
+    key = {"csv": "csv", "series": "series", "text": "path"}.get(name)
     if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
         dataset[key] = str((base / dataset[key]).resolve())
 

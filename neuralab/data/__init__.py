@@ -30,6 +30,7 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.series import SeriesConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -44,6 +45,7 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
+    | SeriesConfig
     | TextConfig,
     Field(discriminator="name"),
 ]
@@ -57,6 +59,7 @@ DATASETS = (
     ReverseConfig,
     PydocConfig,
     CSVConfig,
+    SeriesConfig,
     TextConfig,
 )
 
@@ -142,11 +145,13 @@ class DataConfig(Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
-        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`."""
+        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`,
+        and likewise `{series: ...}`."""
         if isinstance(value, str):
             return {"name": value}
-        if isinstance(value, dict) and "name" not in value and "csv" in value:
-            return {"name": "csv", **value}
+        for key in ("csv", "series"):
+            if isinstance(value, dict) and "name" not in value and key in value:
+                return {"name": key, **value}
         return value
 
 
