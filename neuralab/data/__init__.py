@@ -7,6 +7,7 @@ rejected with the list of valid ones. Adding a dataset is "write the class, add 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -30,6 +31,7 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.memory import PythonDataConfig
 from neuralab.data.series import SeriesConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
@@ -46,6 +48,7 @@ DatasetConfig = Annotated[
     | PydocConfig
     | CSVConfig
     | SeriesConfig
+    | PythonDataConfig
     | TextConfig,
     Field(discriminator="name"),
 ]
@@ -60,6 +63,7 @@ DATASETS = (
     PydocConfig,
     CSVConfig,
     SeriesConfig,
+    PythonDataConfig,
     TextConfig,
 )
 
@@ -154,6 +158,13 @@ class DataConfig(Strict):
                 return {"name": key, **value}
         return value
 
+    def carry_into(self, run_dir: Path) -> DataConfig:
+        """The section training uses once the run folder exists: samples handed over from
+        Python are copied into it; files elsewhere and generated sets stay where they are."""
+        if not isinstance(self.dataset, PythonDataConfig):
+            return self
+        return self.model_copy(update={"dataset": self.dataset.carry_into(run_dir)})
+
 
 def load_data(
     data: DataConfig, *, task: TargetKind | None, seed: int, split: SplitIndices | None = None
@@ -167,7 +178,10 @@ def load_data(
         split: A run's stored split, used instead of splitting again.
     """
     source = data.dataset
-    raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if isinstance(source, CSVConfig | PythonDataConfig):  # they read their targets' type
+        raw = source.load(seed, task)
+    else:
+        raw = source.load(seed)
     if data.classes is not None:
         raw = select_classes(raw, data.classes)
     if data.labels_per_class is not None and raw.task != "classification":
