@@ -221,12 +221,15 @@ def _expand_text_shorthand(raw: dict[str, Any]) -> None:
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative CSV, text and image folder paths are read from the experiment file's folder."""
+    """Relative data paths are read from the experiment file's folder (a run's own
+    `data.npz` from the run folder, where its config.yaml is)."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    key = {"csv": "csv", "text": "path", "images": "path"}.get(dataset.get("name", "csv"))
+    name = dataset.get("name", "series" if "series" in dataset else "csv")
+    keys = {"csv": "csv", "series": "series", "text": "path", "images": "path", "python": "path"}
+    key = keys.get(name)
     if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
         dataset[key] = str((base / dataset[key]).resolve())
 

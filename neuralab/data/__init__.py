@@ -7,6 +7,7 @@ rejected with the list of valid ones. Adding a dataset is "write the class, add 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -31,6 +32,8 @@ from neuralab.data.bundle import (
 )
 from neuralab.data.files import CSVConfig
 from neuralab.data.images import ImagesConfig
+from neuralab.data.memory import PythonDataConfig
+from neuralab.data.series import SeriesConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -45,6 +48,8 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
+    | SeriesConfig
+    | PythonDataConfig
     | TextConfig
     | ImagesConfig,
     Field(discriminator="name"),
@@ -59,6 +64,8 @@ DATASETS = (
     ReverseConfig,
     PydocConfig,
     CSVConfig,
+    SeriesConfig,
+    PythonDataConfig,
     TextConfig,
     ImagesConfig,
 )
@@ -145,12 +152,21 @@ class DataConfig(Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
-        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`."""
+        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`,
+        and likewise `{series: ...}`."""
         if isinstance(value, str):
             return {"name": value}
-        if isinstance(value, dict) and "name" not in value and "csv" in value:
-            return {"name": "csv", **value}
+        for key in ("csv", "series"):
+            if isinstance(value, dict) and "name" not in value and key in value:
+                return {"name": key, **value}
         return value
+
+    def carry_into(self, run_dir: Path) -> DataConfig:
+        """The section training uses once the run folder exists: samples handed over from
+        Python are copied into it; files elsewhere and generated sets stay where they are."""
+        if not isinstance(self.dataset, PythonDataConfig):
+            return self
+        return self.model_copy(update={"dataset": self.dataset.carry_into(run_dir)})
 
 
 def load_data(
@@ -165,7 +181,10 @@ def load_data(
         split: A run's stored split, used instead of splitting again.
     """
     source = data.dataset
-    raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if isinstance(source, CSVConfig | PythonDataConfig):  # they read their targets' type
+        raw = source.load(seed, task)
+    else:
+        raw = source.load(seed)
     if data.classes is not None:
         raw = select_classes(raw, data.classes)
     if data.labels_per_class is not None and raw.task != "classification":
