@@ -125,14 +125,15 @@ def infer_feature(table: Table, name: str) -> Feature:
 
 def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
     """A table's columns -> float32 matrix; categories unseen in training encode as zeros."""
+    missing = [f"'{f.name}'" for f in features if f.name not in table.columns]
+    if missing:
+        raise NeuralabError(
+            table.source,
+            f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing",
+            f"the model was trained on: {', '.join(f.name for f in features)}",
+        )
     blocks = []
     for feature in features:
-        if feature.name not in table.columns:
-            raise NeuralabError(
-                table.source,
-                f"column '{feature.name}' is missing",
-                f"the model was trained on: {', '.join(f.name for f in features)}",
-            )
         values = table.columns[feature.name]
         if feature.kind == "numeric":
             table.check_complete(feature.name)
