@@ -137,9 +137,11 @@ def load_raw(
         path = Path(source)
         raw, base = _read_yaml(path), path.parent
     _expand_text_shorthand(raw)
+    _expand_arrays_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
     _expand_text_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
+    _expand_arrays_shorthand(raw)
     _resolve_data_paths(raw, base)
     _resolve_module_path(raw, base)
     return raw
@@ -218,15 +220,36 @@ def _expand_text_shorthand(raw: dict[str, Any]) -> None:
         dataset.update(name="text", path=dataset.pop("text"))
 
 
+def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
+    """`dataset: {arrays: f.npz}` means `{name: arrays, path: f.npz}`, and `{x: a.npy,
+    y: b.npy}` means `{name: arrays, x: a.npy, y: b.npy}` (before and after overrides)."""
+    data = raw.get("data")
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if not isinstance(dataset, dict) or "name" in dataset:
+        return
+    if "arrays" in dataset:
+        dataset.update(name="arrays", path=dataset.pop("arrays"))
+    elif "x" in dataset:
+        dataset["name"] = "arrays"
+
+
+# The keys of each file source that hold paths, read from the experiment file's folder.
+DATA_PATH_KEYS = {
+    "csv": ("csv",),
+    "text": ("path",),
+    "arrays": ("path", "x", "y", "x_test", "y_test"),
+}
+
+
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative CSV and text paths are read from the experiment file's folder."""
+    """Relative data paths are read from the experiment file's folder."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    key = {"csv": "csv", "text": "path"}.get(dataset.get("name", "csv"))
-    if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
-        dataset[key] = str((base / dataset[key]).resolve())
+    for key in DATA_PATH_KEYS.get(dataset.get("name", "csv"), ()):
+        if isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
+            dataset[key] = str((base / dataset[key]).resolve())
 
 
 def _resolve_module_path(raw: dict[str, Any], base: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from neuralab.data.arrays import ArraysConfig
 from neuralab.data.builtin import (
     AddingConfig,
     BlobsConfig,
@@ -44,7 +45,8 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
-    | TextConfig,
+    | TextConfig
+    | ArraysConfig,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -58,6 +60,7 @@ DATASETS = (
     PydocConfig,
     CSVConfig,
     TextConfig,
+    ArraysConfig,
 )
 
 __all__ = [
