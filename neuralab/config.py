@@ -238,6 +238,7 @@ DATA_PATH_KEYS = {
     "csv": ("csv",),
     "text": ("path",),
     "arrays": ("path", "x", "y", "x_test", "y_test"),
+    **dict.fromkeys(("mnist", "fashion_mnist", "cifar10", "cifar100"), ("path",)),
 }
 
 

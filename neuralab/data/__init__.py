@@ -31,6 +31,12 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.idx_cifar import (
+    CIFAR10Config,
+    CIFAR100Config,
+    FashionMNISTConfig,
+    MNISTConfig,
+)
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -46,7 +52,11 @@ DatasetConfig = Annotated[
     | PydocConfig
     | CSVConfig
     | TextConfig
-    | ArraysConfig,
+    | ArraysConfig
+    | MNISTConfig
+    | FashionMNISTConfig
+    | CIFAR10Config
+    | CIFAR100Config,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -61,6 +71,10 @@ DATASETS = (
     CSVConfig,
     TextConfig,
     ArraysConfig,
+    MNISTConfig,
+    FashionMNISTConfig,
+    CIFAR10Config,
+    CIFAR100Config,
 )
 
 __all__ = [
