@@ -244,6 +244,8 @@ def _targets(
         test = None if y_test is None else _regression(y_test, where)
         return "regression", _regression(y, where), test, ()
     if y.dtype.kind in "US":  # class names as text: classes in sorted order
+        if labels is not None:
+            raise NeuralabError(where, "labels name integer classes, but y holds names already")
         every = y if y_test is None else np.concatenate([y, y_test])
         names, ids = np.unique(every.astype(str), return_inverse=True)
         ids = ids.astype(np.int64)

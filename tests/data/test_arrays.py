@@ -154,6 +154,15 @@ def test_integer_classes_are_named_by_number_or_by_the_labels_array(tmp_path):
     short = npz(tmp_path, x=x, y=np.array([0, 2, 1, 2]), labels=np.array(["a", "b"]))
     with pytest.raises(NeuralabError, match="labels names 2 classes, but y holds class 2"):
         load(path=short)
+    named = npz(tmp_path, x=x, y=np.array(["a", "b", "a", "b"]), labels=np.array(["a", "b"]))
+    with pytest.raises(NeuralabError, match="but y holds names already"):
+        load(path=named)
+    floats = npz(tmp_path, x=x, y=np.array([0.5, 1.0, 2.0, 3.0]), labels=np.array(["a", "b"]))
+    with pytest.raises(NeuralabError, match=r"but y holds floats \(regression\)"):
+        load(path=floats)
+    bad = npz(tmp_path, x=x, y=np.array([0, 1, 1, 0]), labels=np.array([[1, 2]]))
+    with pytest.raises(NeuralabError, match="labels must be a 1-D array of text"):
+        load(path=bad)
 
 
 def test_object_arrays_are_refused_without_unpickling(tmp_path):
