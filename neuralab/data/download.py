@@ -140,7 +140,10 @@ def download(
         )
     source = SOURCES[name]
     base = (mirror or source.base_url).rstrip("/") + "/"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # e.g. a file of that name, or no permission
+        raise NeuralabError("--to", f"cannot create folder {folder} ({error.strerror})") from None
     return [_fetch_one(base, remote, folder, progress) for remote in source.files]
 
 

@@ -138,3 +138,10 @@ def test_the_official_table_names_registered_datasets_with_sha256s():
         assert source.base_url.startswith("https://")
         for remote in source.files:
             assert re.fullmatch(r"[0-9a-f]{64}", remote.sha256)
+
+
+def test_a_target_that_is_a_file_is_an_error(run_cli, tmp_path):
+    (tmp_path / "taken").write_text("")
+    code, _, err = run_cli("datasets", "download", "mnist", "--to", str(tmp_path / "taken"))
+    assert code == 2
+    assert f"error: --to: cannot create folder {tmp_path / 'taken'}" in err
