@@ -144,6 +144,9 @@ def train(
             _fit_deep(experiment, planned, stopper, observers, None, None, shard)
             return Run(Path(share(None, shard)), {})
         with NewRunDir(Path(out), experiment.name) as run:
+            # samples handed over from Python travel into the run, which then reads them there
+            data = experiment.data.carry_into(run.path)
+            experiment = experiment.model_copy(update={"data": data})
             save_config(run.path / CONFIG, experiment.resolved())
             experiment = experiment.model_copy(
                 update={"model": experiment.model.carry_into(run.path)}

@@ -357,7 +357,10 @@ def predict_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
     input_path: Annotated[
         Path,
-        typer.Argument(metavar="INPUT", help="Samples: .csv or .npy (seq2seq: .txt, one a line)."),
+        typer.Argument(
+            metavar="INPUT",
+            help="Samples: .csv or .npy (seq2seq: .txt, one a line; images: a file or folder).",
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", help="Write the CSV here instead of stdout.")
@@ -366,7 +369,7 @@ def predict_command(
 ) -> None:
     """Predict labels (with class probabilities) or values for new samples."""
     predictor = Predictor.load(run_dir, trust_code=trust_code)
-    prediction = predictor.predict(predictor.read_inputs(input_path))
+    prediction = predictor.predict_path(input_path)
     text = prediction.to_csv()
     if output is None:
         sys.stdout.write(text)

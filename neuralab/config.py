@@ -207,48 +207,49 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
 
 
 def _expand_text_shorthand(raw: dict[str, Any]) -> None:
-    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`.
+    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`;
+    likewise `images` (a folder) and `arrays` (a .npz file).
 
     Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
     and again after them.
     """
     data = raw.get("data")
-    if isinstance(data, dict) and "text" in data and "dataset" not in data:
-        data["dataset"] = {"text": data.pop("text")}
-    dataset = data.get("dataset") if isinstance(data, dict) else None
-    if isinstance(dataset, dict) and "text" in dataset and "name" not in dataset:
-        dataset.update(name="text", path=dataset.pop("text"))
+    for name in ("text", "images", "arrays"):
+        if isinstance(data, dict) and name in data and "dataset" not in data:
+            data["dataset"] = {name: data.pop(name)}
+        dataset = data.get("dataset") if isinstance(data, dict) else None
+        if isinstance(dataset, dict) and name in dataset and "name" not in dataset:
+            dataset.update(name=name, path=dataset.pop(name))
 
 
 def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
-    """`dataset: {arrays: f.npz}` means `{name: arrays, path: f.npz}`, and `{x: a.npy,
-    y: b.npy}` means `{name: arrays, x: a.npy, y: b.npy}` (before and after overrides)."""
+    """`dataset: {x: a.npy, y: b.npy}` means `{name: arrays, x: a.npy, y: b.npy}` (before
+    and after overrides)."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
-    if not isinstance(dataset, dict) or "name" in dataset:
-        return
-    if "arrays" in dataset:
-        dataset.update(name="arrays", path=dataset.pop("arrays"))
-    elif "x" in dataset:
+    if isinstance(dataset, dict) and "name" not in dataset and "x" in dataset:
         dataset["name"] = "arrays"
 
 
 # The keys of each file source that hold paths, read from the experiment file's folder.
 DATA_PATH_KEYS = {
     "csv": ("csv",),
-    "text": ("path",),
+    "series": ("series",),
+    **dict.fromkeys(("text", "images", "python"), ("path",)),
     "arrays": ("path", "x", "y", "x_test", "y_test"),
     **dict.fromkeys(("mnist", "fashion_mnist", "cifar10", "cifar100"), ("path",)),
 }
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative data paths are read from the experiment file's folder."""
+    """Relative data paths are read from the experiment file's folder (a run's own
+    `data.npz` from the run folder, where its config.yaml is)."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    for key in DATA_PATH_KEYS.get(dataset.get("name", "csv"), ()):
+    name = dataset.get("name", "series" if "series" in dataset else "csv")
+    for key in DATA_PATH_KEYS.get(name, ()):
         if isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
             dataset[key] = str((base / dataset[key]).resolve())
 

@@ -7,7 +7,7 @@ sha256 of the samples themselves. Every command that needs the data afterwards c
 `load_run_data`, which rebuilds exactly that data from the folder: it finds each file at
 its absolute path, else relative to the run folder (so a project moved whole, runs and
 data together, still works), refuses a file that changed, and splits by the stored indices
-instead of splitting again.
+instead of splitting again. A folder source (images) is fingerprinted by every file in it.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _unchanged_file(entry: dict[str, str], run_dir: Path) -> Path:
     """The recorded file at its absolute path, else relative to the run folder; refused
     when what is there now has another sha256."""
     candidates = dict.fromkeys([Path(entry["path"]), run_dir.resolve() / entry["relative"]])
-    present = [path for path in candidates if path.is_file()]
+    present = [path for path in candidates if path.exists()]
     hashes = {path: file_sha256(path) for path in present}
     for path, sha256 in hashes.items():
         if sha256 == entry["sha256"]:
@@ -126,5 +126,18 @@ def _unchanged_file(entry: dict[str, str], run_dir: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file; of a folder (image folders), over every file in it by relative
+    path and content, so a file added, removed, renamed or changed changes it."""
+    if path.is_dir():
+        return _folder_sha256(path)
     with path.open("rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def _folder_sha256(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        relative = file.relative_to(folder)
+        if file.is_file() and not any(part.startswith(".") for part in relative.parts):
+            digest.update(f"{relative.as_posix()}\0{file_sha256(file)}\n".encode())
+    return digest.hexdigest()

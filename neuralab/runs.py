@@ -17,6 +17,7 @@ so a failure or interrupt never leaves a half-written run directory behind.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -33,6 +34,7 @@ from neuralab.baselines import Baseline, BaselineSpec, TaskName
 from neuralab.config import ModelConfig
 from neuralab.data import DataMeta
 from neuralab.data.files import encode_features, read_csv
+from neuralab.data.images import is_image_path, read_image_inputs
 from neuralab.data.text import EOS, PAD, decode, encode
 from neuralab.errors import NeuralabError
 from neuralab.models import CharLM, Seq2Seq
@@ -256,10 +258,25 @@ class Predictor:
         )
         return prompt + "".join(self.meta.vocab[i] for i in out.tolist())
 
+    def predict_path(self, path: str | Path) -> Prediction:
+        """Predictions for the samples `read_inputs` reads from `path`; for image files,
+        each row names its file."""
+        path = Path(path)
+        if self._reads_images(path):
+            names, x = read_image_inputs(path, self.meta.input_shape)
+            return dataclasses.replace(self.predict(x), names=names)
+        return self.predict(self.read_inputs(path))
+
+    def _reads_images(self, path: Path) -> bool:
+        return self.meta.kind == "image" and len(self.meta.input_shape) == 3 and is_image_path(path)
+
     def read_inputs(self, path: str | Path):
         """Samples from a .npy file or a CSV (by column name for models trained on a CSV);
-        for seq2seq, a text file with one source per line."""
+        for seq2seq, a text file with one source per line; for image models, an image file
+        or a folder of them, converted and resized to the model's input shape."""
         path = Path(path)
+        if self._reads_images(path):
+            return read_image_inputs(path, self.meta.input_shape)[1]
         if not path.is_file():
             raise NeuralabError(str(path), "file not found", "check the path")
         if self.task.takes_text:

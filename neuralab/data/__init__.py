@@ -7,6 +7,7 @@ rejected with the list of valid ones. Adding a dataset is "write the class, add 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
@@ -37,6 +38,9 @@ from neuralab.data.idx_cifar import (
     FashionMNISTConfig,
     MNISTConfig,
 )
+from neuralab.data.images import ImagesConfig
+from neuralab.data.memory import PythonDataConfig
+from neuralab.data.series import SeriesConfig
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -51,7 +55,10 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
+    | SeriesConfig
+    | PythonDataConfig
     | TextConfig
+    | ImagesConfig
     | ArraysConfig
     | MNISTConfig
     | FashionMNISTConfig
@@ -69,7 +76,10 @@ DATASETS = (
     ReverseConfig,
     PydocConfig,
     CSVConfig,
+    SeriesConfig,
+    PythonDataConfig,
     TextConfig,
+    ImagesConfig,
     ArraysConfig,
     MNISTConfig,
     FashionMNISTConfig,
@@ -159,12 +169,21 @@ class DataConfig(Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
-        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`."""
+        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`,
+        and likewise `{series: ...}`."""
         if isinstance(value, str):
             return {"name": value}
-        if isinstance(value, dict) and "name" not in value and "csv" in value:
-            return {"name": "csv", **value}
+        for key in ("csv", "series"):
+            if isinstance(value, dict) and "name" not in value and key in value:
+                return {"name": key, **value}
         return value
+
+    def carry_into(self, run_dir: Path) -> DataConfig:
+        """The section training uses once the run folder exists: samples handed over from
+        Python are copied into it; files elsewhere and generated sets stay where they are."""
+        if not isinstance(self.dataset, PythonDataConfig):
+            return self
+        return self.model_copy(update={"dataset": self.dataset.carry_into(run_dir)})
 
 
 def load_data(
@@ -179,7 +198,10 @@ def load_data(
         split: A run's stored split, used instead of splitting again.
     """
     source = data.dataset
-    raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if isinstance(source, CSVConfig | PythonDataConfig):  # they read their targets' type
+        raw = source.load(seed, task)
+    else:
+        raw = source.load(seed)
     if data.classes is not None:
         raw = select_classes(raw, data.classes)
     if data.labels_per_class is not None and raw.task != "classification":

@@ -18,15 +18,16 @@ from neuralab.data.bundle import DataKind, RawData, TargetKind
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
 
-# How `x` is laid out: n samples, c channels, h x w pixels, l steps, f features.
-Layout = Literal["nchw", "nhwc", "nhw", "ncl", "nf"]
-LAYOUT_DIMENSIONS = {"nchw": 4, "nhwc": 4, "nhw": 3, "ncl": 3, "nf": 2}
+# How `x` is laid out: N samples, C channels, H x W pixels, L steps, F features; `auto`:
+# from the shape where it can only mean one (the same names as the `python` source's).
+Layout = Literal["auto", "NCHW", "NHWC", "NHW", "NCL", "NF"]
+LAYOUT_DIMENSIONS = {"NCHW": 4, "NHWC": 4, "NHW": 3, "NCL": 3, "NF": 2}
 LAYOUT_KINDS: dict[str, DataKind] = {
-    "nchw": "image",
-    "nhwc": "image",
-    "nhw": "image",
-    "ncl": "sequence",
-    "nf": "tabular",
+    "NCHW": "image",
+    "NHWC": "image",
+    "NHW": "image",
+    "NCL": "sequence",
+    "NF": "tabular",
 }
 # The channel counts of grey, RGB and RGBA images, which tell NCHW from NHWC.
 IMAGE_CHANNELS = (1, 3, 4)
@@ -46,7 +47,7 @@ class ArraysConfig(Strict):
     y: Path | None = None
     x_test: Path | None = None
     y_test: Path | None = None
-    layout: Layout | None = None
+    layout: Layout = "auto"
 
     @model_validator(mode="after")
     def _one_source(self) -> ArraysConfig:
@@ -138,7 +139,7 @@ def _unreadable(where: str, path: Path, error: ValueError) -> NeuralabError:
     return NeuralabError(where, f"{path.name} is not a NumPy array file ({error})")
 
 
-def _raw_data(arrays: dict[str, np.ndarray], layout: Layout | None, where: str) -> RawData:
+def _raw_data(arrays: dict[str, np.ndarray], layout: Layout, where: str) -> RawData:
     x, y = arrays["x"], arrays["y"]
     x_test, y_test = arrays.get("x_test"), arrays.get("y_test")
     _check_lengths(x, y, where)
@@ -149,7 +150,8 @@ def _raw_data(arrays: dict[str, np.ndarray], layout: Layout | None, where: str) 
                 where,
                 f"x_test has samples of shape {x_test.shape[1:]}, x of shape {x.shape[1:]}",
             )
-    layout = layout or _layout_from_shape(x.shape, where)
+    if layout == "auto":
+        layout = _layout_from_shape(x.shape, where)
     kind = _kind(x.shape, layout)
     x = _inputs(x, layout, where)
     task, y, y_test, names = _targets(y, y_test, arrays.get("labels"), where)
@@ -175,22 +177,22 @@ def _check_lengths(x: np.ndarray, y: np.ndarray, where: str) -> None:
 def _layout_from_shape(shape: tuple[int, ...], where: str) -> Layout:
     """The layout a shape can only mean; an ambiguous one is an error listing the choices."""
     if len(shape) == 2:
-        return "nf"
+        return "NF"
     if len(shape) == 3:
         raise NeuralabError(
             "data.dataset.layout",
             f"x has shape {shape}: grey images {shape[1]}x{shape[2]}, or sequences of "
             f"{shape[1]} channels and {shape[2]} steps?",
-            "set layout: nhw (images) or ncl (sequences)",
+            "set layout: NHW (images) or NCL (sequences)",
         )
     if len(shape) == 4:
         first, last = shape[1] in IMAGE_CHANNELS, shape[3] in IMAGE_CHANNELS
         if first != last:
-            return "nchw" if first else "nhwc"
+            return "NCHW" if first else "NHWC"
         raise NeuralabError(
             "data.dataset.layout",
             f"x has shape {shape}: channels first (N, C, H, W) or last (N, H, W, C)?",
-            "set layout: nchw or nhwc",
+            "set layout: NCHW or NHWC",
         )
     raise NeuralabError(
         where,
@@ -218,9 +220,9 @@ def _inputs(x: np.ndarray, layout: Layout, where: str) -> np.ndarray:
         raise NeuralabError(where, f"x holds {x.dtype} values", "inputs must be numbers")
     if np.issubdtype(x.dtype, np.floating):
         _check_finite(x, where)
-    if layout == "nhw":
+    if layout == "NHW":
         return x[:, None]
-    if layout == "nhwc":  # a copy: a memory-mapped file is read here
+    if layout == "NHWC":  # a copy: a memory-mapped file is read here
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     return x
 

@@ -7,9 +7,8 @@ binary records are a label byte (two for CIFAR-100: coarse, fine) and 3,072 pixe
 channel by channel. The pickled "python version" of CIFAR is never read: unpickling a
 downloaded file can run any code.
 
-These sources list no `files()`: their files sit in one folder, not under keys of the
-`dataset:` section. A run still refuses changed files, through the sha256 of the samples
-it stores with its split.
+`files()` is the folder: a run fingerprints every file in it (neuralab/run_data.py), so a
+changed, added or removed file is refused by name afterwards.
 """
 
 from __future__ import annotations
@@ -74,8 +73,8 @@ class MNISTConfig(Strict):
     path: Path
 
     def files(self) -> dict[str, Path]:
-        """None by key: the samples' sha256 checks the folder's files (module docstring)."""
-        return {}
+        """The folder this source reads: a run fingerprints every file in it."""
+        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed  # the files are fixed
@@ -89,8 +88,8 @@ class FashionMNISTConfig(Strict):
     path: Path
 
     def files(self) -> dict[str, Path]:
-        """None by key: the samples' sha256 checks the folder's files (module docstring)."""
-        return {}
+        """The folder this source reads: a run fingerprints every file in it."""
+        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed
@@ -104,8 +103,8 @@ class CIFAR10Config(Strict):
     path: Path
 
     def files(self) -> dict[str, Path]:
-        """None by key: the samples' sha256 checks the folder's files (module docstring)."""
-        return {}
+        """The folder this source reads: a run fingerprints every file in it."""
+        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed
@@ -128,8 +127,8 @@ class CIFAR100Config(Strict):
     labels: Literal["fine", "coarse"] = "fine"  # 100 classes, or their 20 superclasses
 
     def files(self) -> dict[str, Path]:
-        """None by key: the samples' sha256 checks the folder's files (module docstring)."""
-        return {}
+        """The folder this source reads: a run fingerprints every file in it."""
+        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed

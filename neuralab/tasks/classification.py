@@ -11,6 +11,7 @@ from sklearn.metrics import confusion_matrix
 from torch.nn import functional as F
 
 from neuralab.calibration import expected_calibration_error
+from neuralab.errors import NeuralabError
 from neuralab.tasks.base import BaseTask
 from neuralab.tasks.prediction import Prediction
 
@@ -40,6 +41,14 @@ class Classification(BaseTask):
     @classmethod
     def from_data(cls, meta: DataMeta, loss: str) -> Classification:
         cls.check_loss(loss)
+        if meta.num_outputs < 2:  # e.g. a flat image folder: one class, nothing to learn
+            raise NeuralabError(
+                "data.dataset",
+                f"classification needs 2 or more classes, but the data has "
+                f"{meta.num_outputs} ({', '.join(meta.label_names)})",
+                "give each class its own subfolder, or train an autoencoder or a gan, "
+                "which need no labels",
+            )
         return cls(meta.num_outputs)
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -90,12 +90,12 @@ def test_fixed_test_split_is_kept(tmp_path):
 @pytest.mark.parametrize(
     ("shape", "layout", "kind", "stored"),
     [
-        ((6, 5), None, "tabular", (5,)),
-        ((6, 3, 4, 5), None, "image", (3, 4, 5)),
-        ((6, 6, 5, 3), None, "image", (3, 6, 5)),
-        ((6, 4, 5), "nhw", "image", (1, 4, 5)),
-        ((6, 4, 5), "ncl", "sequence", (4, 5)),
-        ((6, 3, 3, 3), "nhwc", "image", (3, 3, 3)),
+        ((6, 5), "auto", "tabular", (5,)),
+        ((6, 3, 4, 5), "auto", "image", (3, 4, 5)),
+        ((6, 6, 5, 3), "auto", "image", (3, 6, 5)),
+        ((6, 4, 5), "NHW", "image", (1, 4, 5)),
+        ((6, 4, 5), "NCL", "sequence", (4, 5)),
+        ((6, 3, 3, 3), "NHWC", "image", (3, 3, 3)),
     ],
 )
 def test_kind_and_layout_come_from_the_shape(tmp_path, shape, layout, kind, stored):
@@ -117,10 +117,10 @@ def test_channels_last_images_are_transposed_not_reshaped(tmp_path):
     [
         (
             (6, 4, 5),
-            r"data\.dataset\.layout: .* \(set layout: nhw \(images\) or ncl \(sequences\)\)",
+            r"data\.dataset\.layout: .* \(set layout: NHW \(images\) or NCL \(sequences\)\)",
         ),
-        ((6, 3, 3, 3), r"data\.dataset\.layout: .* \(set layout: nchw or nhwc\)"),
-        ((6, 8, 8, 8), r"data\.dataset\.layout: .* \(set layout: nchw or nhwc\)"),
+        ((6, 3, 3, 3), r"data\.dataset\.layout: .* \(set layout: NCHW or NHWC\)"),
+        ((6, 8, 8, 8), r"data\.dataset\.layout: .* \(set layout: NCHW or NHWC\)"),
         ((6,), r"data\.dataset\.path: x has shape \(6,\) \(expected"),
     ],
 )
@@ -133,9 +133,9 @@ def test_ambiguous_or_odd_shapes_are_refused_with_the_choices(tmp_path, shape, m
 def test_a_layout_that_does_not_fit_the_shape_is_refused(tmp_path):
     path = npz(tmp_path, x=np.zeros((6, 4, 5), dtype=np.float32), y=np.arange(6) % 2)
     with pytest.raises(
-        NeuralabError, match=r"'nchw' means 4-D x, .* \(layouts for 3-D x: nhw, ncl\)"
+        NeuralabError, match=r"'NCHW' means 4-D x, .* \(layouts for 3-D x: NHW, NCL\)"
     ):
-        load(path=path, layout="nchw")
+        load(path=path, layout="NCHW")
 
 
 def test_float_targets_are_regression_and_text_targets_classes(tmp_path):

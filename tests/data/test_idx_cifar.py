@@ -19,6 +19,7 @@ from neuralab.data.idx_cifar import (
     read_idx,
 )
 from neuralab.errors import NeuralabError
+from neuralab.run_data import load_run_data
 
 IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D}
 
@@ -90,6 +91,10 @@ def test_mnist_idx_files_train_an_mlp_and_keep_the_published_split(tmp_path):
     assert meta.sizes["test"] == 500  # the t10k files, not a fraction
     assert meta.input_shape == (1, 8, 8)
     assert meta.label_names == tuple("0123456789")
+    # the run fingerprinted the folder: a file changed afterwards is refused by name
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte", np.zeros(500, np.uint8), gz=True)
+    with pytest.raises(NeuralabError, match=r"mnist: changed since this run was trained"):
+        load_run_data(run.path)
 
 
 @pytest.mark.parametrize("gz", [False, True])
