@@ -137,9 +137,11 @@ def load_raw(
         path = Path(source)
         raw, base = _read_yaml(path), path.parent
     _expand_text_shorthand(raw)
+    _expand_arrays_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
     _expand_text_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
+    _expand_arrays_shorthand(raw)
     _resolve_data_paths(raw, base)
     _resolve_module_path(raw, base)
     return raw
@@ -206,18 +208,37 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
 
 def _expand_text_shorthand(raw: dict[str, Any]) -> None:
     """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`;
-    likewise `images` (a folder).
+    likewise `images` (a folder) and `arrays` (a .npz file).
 
     Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
     and again after them.
     """
     data = raw.get("data")
-    for name in ("text", "images"):
+    for name in ("text", "images", "arrays"):
         if isinstance(data, dict) and name in data and "dataset" not in data:
             data["dataset"] = {name: data.pop(name)}
         dataset = data.get("dataset") if isinstance(data, dict) else None
         if isinstance(dataset, dict) and name in dataset and "name" not in dataset:
             dataset.update(name=name, path=dataset.pop(name))
+
+
+def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
+    """`dataset: {x: a.npy, y: b.npy}` means `{name: arrays, x: a.npy, y: b.npy}` (before
+    and after overrides)."""
+    data = raw.get("data")
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, dict) and "name" not in dataset and "x" in dataset:
+        dataset["name"] = "arrays"
+
+
+# The keys of each file source that hold paths, read from the experiment file's folder.
+DATA_PATH_KEYS = {
+    "csv": ("csv",),
+    "series": ("series",),
+    **dict.fromkeys(("text", "images", "python"), ("path",)),
+    "arrays": ("path", "x", "y", "x_test", "y_test"),
+    **dict.fromkeys(("mnist", "fashion_mnist", "cifar10", "cifar100"), ("path",)),
+}
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
@@ -228,10 +249,9 @@ def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
     if not isinstance(dataset, dict):
         return
     name = dataset.get("name", "series" if "series" in dataset else "csv")
-    keys = {"csv": "csv", "series": "series", "text": "path", "images": "path", "python": "path"}
-    key = keys.get(name)
-    if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
-        dataset[key] = str((base / dataset[key]).resolve())
+    for key in DATA_PATH_KEYS.get(name, ()):
+        if isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
+            dataset[key] = str((base / dataset[key]).resolve())
 
 
 def _resolve_module_path(raw: dict[str, Any], base: Path) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
+from neuralab.data.arrays import ArraysConfig
 from neuralab.data.builtin import (
     AddingConfig,
     BlobsConfig,
@@ -31,6 +32,12 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.idx_cifar import (
+    CIFAR10Config,
+    CIFAR100Config,
+    FashionMNISTConfig,
+    MNISTConfig,
+)
 from neuralab.data.images import ImagesConfig
 from neuralab.data.memory import PythonDataConfig
 from neuralab.data.series import SeriesConfig
@@ -51,7 +58,12 @@ DatasetConfig = Annotated[
     | SeriesConfig
     | PythonDataConfig
     | TextConfig
-    | ImagesConfig,
+    | ImagesConfig
+    | ArraysConfig
+    | MNISTConfig
+    | FashionMNISTConfig
+    | CIFAR10Config
+    | CIFAR100Config,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -68,6 +80,11 @@ DATASETS = (
     PythonDataConfig,
     TextConfig,
     ImagesConfig,
+    ArraysConfig,
+    MNISTConfig,
+    FashionMNISTConfig,
+    CIFAR10Config,
+    CIFAR100Config,
 )
 
 __all__ = [
