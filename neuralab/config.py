@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from neuralab.data import DataConfig
+from neuralab.data import DataConfig, expand_shorthand, source_named
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import ModelConfig
 from neuralab.models.network import NetworkConfig
@@ -136,11 +136,11 @@ def load_raw(
     else:
         path = Path(source)
         raw, base = _read_yaml(path), path.parent
-    _expand_text_shorthand(raw)
+    _expand_shorthand(raw)
     _expand_arrays_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
-    _expand_text_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
+    _expand_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
     _expand_arrays_shorthand(raw)
     _resolve_data_paths(raw, base)
     _resolve_module_path(raw, base)
@@ -206,20 +206,11 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _expand_text_shorthand(raw: dict[str, Any]) -> None:
-    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`;
-    likewise `images` (a folder) and `arrays` (a .npz file).
-
-    Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
-    and again after them.
-    """
-    data = raw.get("data")
-    for name in ("text", "images", "arrays"):
-        if isinstance(data, dict) and name in data and "dataset" not in data:
-            data["dataset"] = {name: data.pop(name)}
-        dataset = data.get("dataset") if isinstance(data, dict) else None
-        if isinstance(dataset, dict) and name in dataset and "name" not in dataset:
-            dataset.update(name=name, path=dataset.pop(name))
+def _expand_shorthand(raw: dict[str, Any]) -> None:
+    """A data source's shorthand (`data: {text: PATH}`): before overrides, so `--set
+    data.dataset.window=64` finds the dataset section, and again after them."""
+    if isinstance(raw.get("data"), dict):
+        expand_shorthand(raw["data"])
 
 
 def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
@@ -231,16 +222,6 @@ def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
         dataset["name"] = "arrays"
 
 
-# The keys of each file source that hold paths, read from the experiment file's folder.
-DATA_PATH_KEYS = {
-    "csv": ("csv",),
-    "series": ("series",),
-    **dict.fromkeys(("text", "images", "python"), ("path",)),
-    "arrays": ("path", "x", "y", "x_test", "y_test"),
-    **dict.fromkeys(("mnist", "fashion_mnist", "cifar10", "cifar100"), ("path",)),
-}
-
-
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
     """Relative data paths are read from the experiment file's folder (a run's own
     `data.npz` from the run folder, where its config.yaml is)."""
@@ -248,8 +229,8 @@ def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    name = dataset.get("name", "series" if "series" in dataset else "csv")
-    for key in DATA_PATH_KEYS.get(name, ()):
+    source = source_named(dataset.get("name", "csv"))
+    for key in source.path_keys if source else ():
         if isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
             dataset[key] = str((base / dataset[key]).resolve())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
@@ -41,6 +41,7 @@ from neuralab.data.idx_cifar import (
 from neuralab.data.images import ImagesConfig
 from neuralab.data.memory import PythonDataConfig
 from neuralab.data.series import SeriesConfig
+from neuralab.data.source import DataSource
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -88,6 +89,9 @@ DATASETS = (
 )
 
 __all__ = [
+    "DataSource",
+    "expand_shorthand",
+    "source_named",
     "DATASETS",
     "DataBundle",
     "DataConfig",
@@ -100,6 +104,29 @@ __all__ = [
     "describe_datasets",
     "load_data",
 ]
+
+
+def source_named(name: str) -> type[DataSource] | None:
+    """The registered source whose `name` this is (None: no such source)."""
+    return next((cls for cls in DATASETS if cls.model_fields["name"].default == name), None)
+
+
+def expand_shorthand(data: dict[str, Any]) -> None:
+    """A source's shorthand names it, in a `data:` section (`data: {text: PATH}`) or in its
+    `dataset:` (`dataset: {images: DIR}`): `{name: images, path: DIR}`. Raw, before
+    validation, so `--set data.dataset.window=64` finds the expanded section."""
+    for source in DATASETS:
+        key = source.shorthand
+        if key is None:
+            continue
+        if key in data and "dataset" not in data:
+            data["dataset"] = {key: data.pop(key)}
+        dataset = data.get("dataset")
+        if isinstance(dataset, dict) and key in dataset and "name" not in dataset:
+            value = dataset.pop(key)
+            dataset.update(
+                {"name": source.model_fields["name"].default, source.path_keys[0]: value}
+            )
 
 
 def describe_datasets() -> list[tuple[str, str]]:
@@ -169,13 +196,12 @@ class DataConfig(Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
-        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`,
-        and likewise `{series: ...}`."""
+        """`dataset: digits` means `{name: digits}`; a source's shorthand names it."""
         if isinstance(value, str):
             return {"name": value}
-        for key in ("csv", "series"):
-            if isinstance(value, dict) and "name" not in value and key in value:
-                return {"name": key, **value}
+        if isinstance(value, dict):
+            value = dict(value)
+            expand_shorthand({"dataset": value})
         return value
 
     def carry_into(self, run_dir: Path) -> DataConfig:

@@ -9,14 +9,14 @@ classes, floating-point targets are regression values.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import model_validator
 
 from neuralab.data.bundle import DataKind, RawData, TargetKind
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 # How `x` is laid out: N samples, C channels, H x W pixels, L steps, F features; `auto`:
 # from the shape where it can only mean one (the same names as the `python` source's).
@@ -38,10 +38,12 @@ NPZ_ARRAYS = ("x", "y", "x_test", "y_test", "labels")
 FINITE_CHUNK = 4096
 
 
-class ArraysConfig(Strict):
+class ArraysConfig(DataSource):
     """NumPy arrays: a .npz with x and y (`{arrays: file.npz}`), or .npy files x and y."""
 
     name: Literal["arrays"] = "arrays"
+    path_keys: ClassVar[tuple[str, ...]] = ("path", "x", "y", "x_test", "y_test")
+    shorthand: ClassVar[str | None] = "arrays"
     path: Path | None = None  # a .npz file
     x: Path | None = None
     y: Path | None = None
@@ -59,11 +61,6 @@ class ArraysConfig(Strict):
         if (self.x_test is None) != (self.y_test is None):
             raise ValueError("x_test and y_test come together")
         return self
-
-    def files(self) -> dict[str, Path]:
-        """The array files this source reads, by their keys in the `dataset:` section."""
-        keys = ("path", "x", "y", "x_test", "y_test")
-        return {key: path for key in keys if (path := getattr(self, key)) is not None}
 
     def load(self, seed: int) -> RawData:
         del seed  # the arrays are fixed

@@ -18,13 +18,13 @@ import math
 import struct
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from neuralab.data.bundle import RawData
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 # The IDX element types, by the third byte of the magic number (all big-endian).
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -66,45 +66,36 @@ CIFAR10_FOLDER = "cifar-10-batches-bin"
 CIFAR100_FOLDER = "cifar-100-binary"
 
 
-class MNISTConfig(Strict):
+class MNISTConfig(DataSource):
     """MNIST digits from the IDX files in `path`: 60,000 + 10,000 test 28x28 grey images."""
 
     name: Literal["mnist"] = "mnist"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
     path: Path
-
-    def files(self) -> dict[str, Path]:
-        """The folder this source reads: a run fingerprints every file in it."""
-        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed  # the files are fixed
         return _idx_set(self.path, self.name, DIGIT_NAMES)
 
 
-class FashionMNISTConfig(Strict):
+class FashionMNISTConfig(DataSource):
     """Fashion-MNIST from the IDX files in `path`: 60,000 + 10,000 test 28x28 clothing images."""
 
     name: Literal["fashion_mnist"] = "fashion_mnist"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
     path: Path
-
-    def files(self) -> dict[str, Path]:
-        """The folder this source reads: a run fingerprints every file in it."""
-        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed
         return _idx_set(self.path, self.name, FASHION_NAMES)
 
 
-class CIFAR10Config(Strict):
+class CIFAR10Config(DataSource):
     """CIFAR-10's binary files in `path`: 50,000 + 10,000 test 32x32 colour images, 10 classes."""
 
     name: Literal["cifar10"] = "cifar10"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
     path: Path
-
-    def files(self) -> dict[str, Path]:
-        """The folder this source reads: a run fingerprints every file in it."""
-        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed
@@ -119,16 +110,13 @@ class CIFAR10Config(Strict):
         )  # fmt: skip
 
 
-class CIFAR100Config(Strict):
+class CIFAR100Config(DataSource):
     """CIFAR-100's binary files in `path`: 50,000 + 10,000 test 32x32 colour images."""
 
     name: Literal["cifar100"] = "cifar100"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
     path: Path
     labels: Literal["fine", "coarse"] = "fine"  # 100 classes, or their 20 superclasses
-
-    def files(self) -> dict[str, Path]:
-        """The folder this source reads: a run fingerprints every file in it."""
-        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed

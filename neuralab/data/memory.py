@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import field_serializer
 
 from neuralab.data.bundle import DataKind, RawData, TargetKind
 from neuralab.data.files import CSVConfig
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 WHERE = "data.dataset.path"
 ARRAYS = "data.npz"
@@ -43,10 +43,11 @@ LAYOUTS: dict[str, tuple[DataKind, int]] = {
 }
 
 
-class PythonDataConfig(Strict):
+class PythonDataConfig(DataSource):
     """Samples handed to `neuralab.train(data=...)` from Python, saved in the run folder."""
 
     name: Literal["python"] = "python"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
     # data.npz (arrays x, y and optionally x_test, y_test) or data.csv (a DataFrame)
     path: Path
     target: str | None = None  # a DataFrame's column to predict
@@ -57,10 +58,6 @@ class PythonDataConfig(Strict):
         """The run's config.yaml names the file by its place in the run folder, where
         `carry_into` put it, so the folder can move."""
         return path.name
-
-    def files(self) -> dict[str, Path]:
-        """The file this source reads, by its key in the `dataset:` section."""
-        return {"path": self.path}
 
     def carry_into(self, run_dir: Path) -> PythonDataConfig:
         """Copy the samples' file into `run_dir`; read it from there from now on."""

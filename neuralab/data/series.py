@@ -12,23 +12,25 @@ latest windows of every series and never on windows older than the ones it train
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
 from neuralab.data.bundle import RawData
 from neuralab.data.files import Table, read_csv
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError, did_you_mean
-from neuralab.schema import Strict
 
 WHERE = "data.dataset"
 
 
-class SeriesConfig(Strict):
+class SeriesConfig(DataSource):
     """Forecasting windows from a time-series CSV (one or several series), split in time order."""
 
     name: Literal["series"] = "series"
+    path_keys: ClassVar[tuple[str, ...]] = ("series",)
+    shorthand: ClassVar[str | None] = "series"
     series: Path
     target: str
     # input columns; default: the target alone (its own past forecasts its future)
@@ -50,10 +52,6 @@ class SeriesConfig(Strict):
         if not value or min(value) < 1:
             raise ValueError(f"every horizon must be >= 1, but got {list(value)}")
         return value
-
-    def files(self) -> dict[str, Path]:
-        """The file this source reads, by its key in the `dataset:` section."""
-        return {"series": self.series}
 
     def load(self, seed: int) -> RawData:
         """Windows of every series in the file; `seed` is unused (nothing is random)."""
