@@ -152,6 +152,9 @@ def train(
             run_dir = Path(share(None, shard))  # shared once rank 0 has written its card
             return Run(run_dir, read_card(run_dir))
         with NewRunDir(Path(out), experiment.name) as run:
+            # samples handed over from Python travel into the run, which then reads them there
+            data = experiment.data.carry_into(run.path)
+            experiment = experiment.model_copy(update={"data": data})
             save_config(run.path / CONFIG, experiment.resolved())
             experiment = experiment.model_copy(
                 update={"model": experiment.model.carry_into(run.path)}

@@ -19,6 +19,7 @@ import typer
 import yaml
 from pydantic import BaseModel
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 import neuralab
@@ -29,6 +30,7 @@ from neuralab.compare import Comparison
 from neuralab.config import load_config
 from neuralab.cross_validation import CrossValidation, train_experiment
 from neuralab.data import describe_datasets
+from neuralab.data.download import download
 from neuralab.errors import NeuralabError
 from neuralab.inspection import Inspection, inspect_experiment
 from neuralab.lr_find import find_lr
@@ -48,6 +50,7 @@ app = typer.Typer(
 )
 # Pipes and logs get a wide table instead of rich's 80-column default.
 console = Console() if Console().is_terminal else Console(width=120)
+error_console = Console(stderr=True)  # progress bars, which pipes of stdout should not see
 
 Out = Annotated[Path, typer.Option("--out", help="Folder to write run directories in.")]
 Overrides = Annotated[
@@ -571,10 +574,47 @@ def worker_app():
     return create_app(ServeSettings(**{**values, "runs_dir": Path(values["runs_dir"])}))
 
 
-@app.command()
-def datasets() -> None:
-    """List the datasets an experiment can name in `data.dataset`."""
-    _print_listing("dataset", describe_datasets())
+datasets_app = typer.Typer(no_args_is_help=False)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.callback(invoke_without_command=True)
+def datasets(context: typer.Context) -> None:
+    """List the datasets an experiment can name in `data.dataset`; `download` fetches one."""
+    if context.invoked_subcommand is None:
+        _print_listing("dataset", describe_datasets())
+
+
+@datasets_app.command("download")
+def datasets_download(
+    name: Annotated[str, typer.Argument(help="mnist, fashion_mnist, cifar10 or cifar100.")],
+    to: Annotated[
+        Path | None, typer.Option("--to", help="Folder for the files (default: data/NAME).")
+    ] = None,
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--mirror",
+            envvar="NEURALAB_DATASETS_MIRROR",
+            help="Base URL serving the same file names instead of the official host.",
+        ),
+    ] = None,
+) -> None:
+    """Fetch a public dataset's official files, checked against their published sha256."""
+    folder = Path("data") / name if to is None else to
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), console=error_console
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def show(file: str, done: int, total: int | None) -> None:
+            if file not in tasks:
+                tasks[file] = bar.add_task(file, total=total)
+            bar.update(tasks[file], completed=done)
+
+        written = download(name, folder, mirror=mirror, progress=show)
+    for path in written:
+        console.print(f"wrote {path}", soft_wrap=True)
 
 
 @app.command()

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from neuralab.data import DataConfig
+from neuralab.data import DataConfig, expand_shorthand, source_named
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import ModelConfig
 from neuralab.models.network import NetworkConfig
@@ -136,10 +136,12 @@ def load_raw(
     else:
         path = Path(source)
         raw, base = _read_yaml(path), path.parent
-    _expand_text_shorthand(raw)
+    _expand_shorthand(raw)
+    _expand_arrays_shorthand(raw)
     for override in overrides:
         _apply_override(raw, override)
-    _expand_text_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
+    _expand_shorthand(raw)  # an override may itself be one: `--set 'data.dataset={text: a}'`
+    _expand_arrays_shorthand(raw)
     _resolve_data_paths(raw, base)
     _resolve_module_path(raw, base)
     return raw
@@ -204,31 +206,33 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def _expand_text_shorthand(raw: dict[str, Any]) -> None:
-    """`data: {text: path}` and `dataset: {text: path}` mean `{name: text, path: path}`;
-    likewise `images` (a folder).
+def _expand_shorthand(raw: dict[str, Any]) -> None:
+    """A data source's shorthand (`data: {text: PATH}`): before overrides, so `--set
+    data.dataset.window=64` finds the dataset section, and again after them."""
+    if isinstance(raw.get("data"), dict):
+        expand_shorthand(raw["data"])
 
-    Done before overrides, so `--set data.dataset.window=64` finds the dataset section,
-    and again after them.
-    """
+
+def _expand_arrays_shorthand(raw: dict[str, Any]) -> None:
+    """`dataset: {x: a.npy, y: b.npy}` means `{name: arrays, x: a.npy, y: b.npy}` (before
+    and after overrides)."""
     data = raw.get("data")
-    for name in ("text", "images"):
-        if isinstance(data, dict) and name in data and "dataset" not in data:
-            data["dataset"] = {name: data.pop(name)}
-        dataset = data.get("dataset") if isinstance(data, dict) else None
-        if isinstance(dataset, dict) and name in dataset and "name" not in dataset:
-            dataset.update(name=name, path=dataset.pop(name))
+    dataset = data.get("dataset") if isinstance(data, dict) else None
+    if isinstance(dataset, dict) and "name" not in dataset and "x" in dataset:
+        dataset["name"] = "arrays"
 
 
 def _resolve_data_paths(raw: dict[str, Any], base: Path) -> None:
-    """Relative CSV, text and image folder paths are read from the experiment file's folder."""
+    """Relative data paths are read from the experiment file's folder (a run's own
+    `data.npz` from the run folder, where its config.yaml is)."""
     data = raw.get("data")
     dataset = data.get("dataset") if isinstance(data, dict) else None
     if not isinstance(dataset, dict):
         return
-    key = {"csv": "csv", "text": "path", "images": "path"}.get(dataset.get("name", "csv"))
-    if key and isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
-        dataset[key] = str((base / dataset[key]).resolve())
+    source = source_named(dataset.get("name", "csv"))
+    for key in source.path_keys if source else ():
+        if isinstance(dataset.get(key), str) and not Path(dataset[key]).is_absolute():
+            dataset[key] = str((base / dataset[key]).resolve())
 
 
 def _resolve_module_path(raw: dict[str, Any], base: Path) -> None:

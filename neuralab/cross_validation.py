@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import statistics
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from typing import Any
 
 from neuralab import api
 from neuralab.api import Run
-from neuralab.config import Experiment, load_config
+from neuralab.config import Experiment, load_config, load_raw
+from neuralab.data.memory import PythonDataConfig, save_python_data
 from neuralab.errors import NeuralabError
 from neuralab.runs import NewRunDir, save_config
 from neuralab.train import Callback
@@ -85,6 +87,9 @@ def cross_validate(
 def train_experiment(
     experiment: Experiment | str | Path | dict[str, Any],
     *,
+    data: Any = None,
+    test: Any = None,
+    target: str | None = None,
     overrides: Sequence[str] = (),
     out: str | Path = "runs",
     callbacks: Sequence[Callback] = (),
@@ -97,16 +102,65 @@ def train_experiment(
 
     Args:
         experiment: An `Experiment`, a YAML path, or the experiment as a dict.
+        data: Samples from Python instead of `data.dataset`: a pair `(x, y)` of arrays
+            (anything `numpy.asarray` reads) or a pandas DataFrame. They are saved in the
+            run folder, which then stands alone (see neuralab/data/memory.py).
+        test: A fixed test split `(x_test, y_test)` for array `data`.
+        target: A DataFrame's column to predict (or `data: {dataset: {target: ...}}`).
         overrides: `key.path=value` strings applied before validation.
         out: Folder the run (or cross-validation) directory is created in.
         callbacks: Extra observers of deep training, e.g. a `ProgressBar`.
         write_report: Write `report.html` (most of a tiny run's time).
     """
-    if not isinstance(experiment, Experiment):
-        experiment = load_config(experiment, list(overrides))
+    if data is None:
+        if test is not None or target is not None:
+            raise NeuralabError("test" if test is not None else "target", "needs data=")
+        if not isinstance(experiment, Experiment):
+            experiment = load_config(experiment, list(overrides))
+        return _train(experiment, out, callbacks, write_report)
+    with tempfile.TemporaryDirectory(prefix="neuralab-data-") as staging:
+        path = save_python_data(data, test, Path(staging))
+        with_data = _with_python_data(experiment, overrides, path, target)
+        return _train(with_data, out, callbacks, write_report)
+
+
+def _train(
+    experiment: Experiment, out: str | Path, callbacks: Sequence[Callback], write_report: bool
+) -> Run | CrossValidation:
     if experiment.data.split.folds:
         return cross_validate(experiment, out=out, callbacks=callbacks, write_report=write_report)
     return api.train(experiment, out=out, callbacks=callbacks, write_report=write_report)
+
+
+def _with_python_data(
+    experiment: Experiment | str | Path | dict[str, Any],
+    overrides: Sequence[str],
+    path: Path,
+    target: str | None,
+) -> Experiment:
+    """The experiment reading the samples saved at `path`. Its `data.dataset` may only
+    give the Python source's options (target, layout): a named dataset would be replaced."""
+    options = {"target": target} if target is not None else {}
+    if isinstance(experiment, Experiment):
+        source = PythonDataConfig(path=path, **options)
+        return experiment.model_copy(
+            update={"data": experiment.data.model_copy(update={"dataset": source})}
+        )
+    raw = load_raw(experiment, list(overrides))
+    section = raw.setdefault("data", {})
+    given = section.get("dataset", {}) if isinstance(section, dict) else None
+    if (
+        not isinstance(given, dict)
+        or not set(given) <= {"name", "target", "layout"}
+        or (given.get("name", "python") != "python")
+    ):
+        raise NeuralabError(
+            "data.dataset",
+            "is set, but data= hands over the samples",
+            "leave data.dataset out (it may give target and layout), or leave data= out",
+        )
+    section["dataset"] = {**given, **options, "name": "python", "path": str(path)}
+    return load_config(raw)
 
 
 def _summarise(per_fold: list[dict[str, float]]) -> dict[str, dict[str, float]]:

@@ -103,7 +103,8 @@ def _in_run(experiment: Experiment, run_dir: Path, trust_code: bool) -> Experime
 def _unchanged_file(entry: SourceFile, run_dir: Path) -> Path:
     """The recorded file at its absolute path, else relative to the run folder; refused
     when what is there now has another sha256."""
-    candidates = dict.fromkeys([Path(entry.path), run_dir.resolve() / entry.relative])
+    moved = (run_dir.resolve() / entry.relative).resolve()  # a clean path in any error
+    candidates = dict.fromkeys([Path(entry.path), moved])
     present = [path for path in candidates if path.exists()]
     hashes = {path: file_sha256(path) for path in present}
     for path, sha256 in hashes.items():

@@ -9,7 +9,9 @@ import pytest
 
 import neuralab
 from neuralab.config import load_config
+from neuralab.errors import NeuralabError
 from tests.conftest import EXAMPLES
+from tests.data.test_idx_cifar import write_mnist
 
 ALL = sorted(EXAMPLES.rglob("*.yaml"))
 
@@ -21,6 +23,8 @@ def test_examples_exist():
         "digits-cnn.yaml",
         "mnist1d-cnn.yaml",
         "csv-regression.yaml",
+        "mnist-mlp.yaml",
+        "mnist-cnn.yaml",
     } <= names
 
 
@@ -90,3 +94,26 @@ def test_activation_ablation_warns_of_vanishing_gradients_for_sigmoid_only(tmp_p
         warnings.simplefilter("always")
         neuralab.train(path, overrides=["train.epochs=2", "model.activation=relu"], out=tmp_path)
     assert not [w for w in caught if "gradients vanish" in str(w.message)]
+
+
+MNIST_EXAMPLES = ["mnist-mlp.yaml", "mnist-cnn.yaml"]
+
+
+@pytest.mark.skipif((EXAMPLES / "data" / "mnist").exists(), reason="the MNIST files are there")
+@pytest.mark.parametrize("name", MNIST_EXAMPLES)
+def test_mnist_example_without_its_files_gives_the_download_command(tmp_path, name):
+    with pytest.raises(NeuralabError) as caught:
+        neuralab.train(EXAMPLES / name, out=tmp_path / "runs")
+    folder = (EXAMPLES / "data" / "mnist").resolve()
+    assert str(caught.value).endswith(
+        f"(download it: neuralab datasets download mnist --to {folder})"
+    )
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("name", MNIST_EXAMPLES)
+def test_mnist_example_trains_on_files_in_the_official_format(tmp_path, name):
+    write_mnist(tmp_path / "mnist")  # scikit-learn's 8x8 digits as IDX files
+    overrides = [f"data.dataset.path={tmp_path / 'mnist'}"]
+    run = neuralab.train(EXAMPLES / name, overrides=overrides, out=tmp_path, write_report=False)
+    assert run.test_metrics["accuracy"] >= 0.85  # chance is 0.1

@@ -7,10 +7,12 @@ rejected with the list of valid ones. Adding a dataset is "write the class, add 
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from neuralab.data.arrays import ArraysConfig
 from neuralab.data.builtin import (
     AddingConfig,
     BlobsConfig,
@@ -30,7 +32,16 @@ from neuralab.data.bundle import (
     select_classes,
 )
 from neuralab.data.files import CSVConfig
+from neuralab.data.idx_cifar import (
+    CIFAR10Config,
+    CIFAR100Config,
+    FashionMNISTConfig,
+    MNISTConfig,
+)
 from neuralab.data.images import ImagesConfig
+from neuralab.data.memory import PythonDataConfig
+from neuralab.data.series import SeriesConfig
+from neuralab.data.source import DataSource
 from neuralab.data.text import PydocConfig, ReverseConfig, TextConfig
 from neuralab.errors import NeuralabError
 from neuralab.schema import Strict
@@ -45,8 +56,15 @@ DatasetConfig = Annotated[
     | ReverseConfig
     | PydocConfig
     | CSVConfig
+    | SeriesConfig
+    | PythonDataConfig
     | TextConfig
-    | ImagesConfig,
+    | ImagesConfig
+    | ArraysConfig
+    | MNISTConfig
+    | FashionMNISTConfig
+    | CIFAR10Config
+    | CIFAR100Config,
     Field(discriminator="name"),
 ]
 DATASETS = (
@@ -59,11 +77,21 @@ DATASETS = (
     ReverseConfig,
     PydocConfig,
     CSVConfig,
+    SeriesConfig,
+    PythonDataConfig,
     TextConfig,
     ImagesConfig,
+    ArraysConfig,
+    MNISTConfig,
+    FashionMNISTConfig,
+    CIFAR10Config,
+    CIFAR100Config,
 )
 
 __all__ = [
+    "DataSource",
+    "expand_shorthand",
+    "source_named",
     "DATASETS",
     "DataBundle",
     "DataConfig",
@@ -76,6 +104,29 @@ __all__ = [
     "describe_datasets",
     "load_data",
 ]
+
+
+def source_named(name: str) -> type[DataSource] | None:
+    """The registered source whose `name` this is (None: no such source)."""
+    return next((cls for cls in DATASETS if cls.model_fields["name"].default == name), None)
+
+
+def expand_shorthand(data: dict[str, Any]) -> None:
+    """A source's shorthand names it, in a `data:` section (`data: {text: PATH}`) or in its
+    `dataset:` (`dataset: {images: DIR}`): `{name: images, path: DIR}`. Raw, before
+    validation, so `--set data.dataset.window=64` finds the expanded section."""
+    for source in DATASETS:
+        key = source.shorthand
+        if key is None:
+            continue
+        if key in data and "dataset" not in data:
+            data["dataset"] = {key: data.pop(key)}
+        dataset = data.get("dataset")
+        if isinstance(dataset, dict) and key in dataset and "name" not in dataset:
+            value = dataset.pop(key)
+            dataset.update(
+                {"name": source.model_fields["name"].default, source.path_keys[0]: value}
+            )
 
 
 def describe_datasets() -> list[tuple[str, str]]:
@@ -145,12 +196,20 @@ class DataConfig(Strict):
     @field_validator("dataset", mode="before")
     @classmethod
     def _shorthand(cls, value: object) -> object:
-        """`dataset: digits` means `{name: digits}`; `{csv: ...}` means `{name: csv, ...}`."""
+        """`dataset: digits` means `{name: digits}`; a source's shorthand names it."""
         if isinstance(value, str):
             return {"name": value}
-        if isinstance(value, dict) and "name" not in value and "csv" in value:
-            return {"name": "csv", **value}
+        if isinstance(value, dict):
+            value = dict(value)
+            expand_shorthand({"dataset": value})
         return value
+
+    def carry_into(self, run_dir: Path) -> DataConfig:
+        """The section training uses once the run folder exists: samples handed over from
+        Python are copied into it; files elsewhere and generated sets stay where they are."""
+        if not isinstance(self.dataset, PythonDataConfig):
+            return self
+        return self.model_copy(update={"dataset": self.dataset.carry_into(run_dir)})
 
 
 def load_data(
@@ -165,7 +224,10 @@ def load_data(
         split: A run's stored split, used instead of splitting again.
     """
     source = data.dataset
-    raw = source.load(seed, task) if isinstance(source, CSVConfig) else source.load(seed)
+    if isinstance(source, CSVConfig | PythonDataConfig):  # they read their targets' type
+        raw = source.load(seed, task)
+    else:
+        raw = source.load(seed)
     if data.classes is not None:
         raw = select_classes(raw, data.classes)
     if data.labels_per_class is not None and raw.task != "classification":

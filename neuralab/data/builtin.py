@@ -7,24 +7,19 @@ from __future__ import annotations
 
 import functools
 import random
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
 from neuralab.data.bundle import RawData
-from neuralab.schema import Strict
+from neuralab.data.source import DataSource
 
 
-class DigitsConfig(Strict):
+class DigitsConfig(DataSource):
     """scikit-learn's 8x8 handwritten digits: 1,797 grey images, 10 classes."""
 
     name: Literal["digits"] = "digits"
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import load_digits
@@ -35,14 +30,10 @@ class DigitsConfig(Strict):
         return RawData(x, digits.target, kind="image", task="classification", label_names=names)
 
 
-class MNIST1DConfig(Strict):
+class MNIST1DConfig(DataSource):
     """MNIST-1D (Greydanus 2020): 5,000 sequences of length 40, 10 classes, 4,000/1,000 split."""
 
     name: Literal["mnist1d"] = "mnist1d"
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         x, y, x_test, y_test = _mnist1d()
@@ -80,16 +71,12 @@ def _mnist1d() -> tuple[np.ndarray, ...]:
     )
 
 
-class MoonsConfig(Strict):
+class MoonsConfig(DataSource):
     """Two interleaving half circles: 2 features, 2 classes."""
 
     name: Literal["moons"] = "moons"
     num_samples: int = Field(1000, ge=20)
     noise: float = Field(0.2, ge=0.0)
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import make_moons
@@ -100,7 +87,7 @@ class MoonsConfig(Strict):
         )
 
 
-class BlobsConfig(Strict):
+class BlobsConfig(DataSource):
     """Isotropic Gaussian clusters, one per class."""
 
     name: Literal["blobs"] = "blobs"
@@ -108,10 +95,6 @@ class BlobsConfig(Strict):
     num_features: int = Field(2, ge=1)
     num_classes: int = Field(3, ge=2)
     cluster_std: float = Field(1.0, gt=0.0)
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         from sklearn.datasets import make_blobs
@@ -129,7 +112,7 @@ class BlobsConfig(Strict):
         )
 
 
-class SineConfig(Strict):
+class SineConfig(DataSource):
     """Forecasting: predict the next `horizon` values of a noisy two-tone sine from a window."""
 
     name: Literal["sine"] = "sine"
@@ -137,10 +120,6 @@ class SineConfig(Strict):
     window: int = Field(32, ge=2)
     horizon: int = Field(1, ge=1)
     noise: float = Field(0.05, ge=0.0)
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)
@@ -159,7 +138,7 @@ class SineConfig(Strict):
         )
 
 
-class AddingConfig(Strict):
+class AddingConfig(DataSource):
     """The LSTM adding problem (Hochreiter & Schmidhuber 1997): sum the two marked values.
 
     Each sample is 2 channels x `length` steps: channel 0 holds uniform [0, 1] values,
@@ -172,10 +151,6 @@ class AddingConfig(Strict):
     name: Literal["adding"] = "adding"
     num_samples: int = Field(2000, ge=20)
     length: int = Field(100, ge=2)
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
 from neuralab.data.bundle import Feature, RawData, TargetKind
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 MISSING = {"", "na", "nan", "null", "none"}
 # An integer target with at most this many distinct values is read as class labels.
@@ -52,16 +52,14 @@ class Table:
             )
 
 
-class CSVConfig(Strict):
+class CSVConfig(DataSource):
     """A CSV file with a header row; `target` names the column to predict."""
 
     name: Literal["csv"] = "csv"
+    path_keys: ClassVar[tuple[str, ...]] = ("csv",)
+    shorthand: ClassVar[str | None] = "csv"
     csv: Path
     target: str | None = None  # not needed when a `tasks:` section names the targets
-
-    def files(self) -> dict[str, Path]:
-        """The file this source reads, by its key in the `dataset:` section."""
-        return {"csv": self.csv}
 
     def load(self, seed: int, task: TargetKind | None = None) -> RawData:
         if self.target is None:
@@ -125,14 +123,15 @@ def infer_feature(table: Table, name: str) -> Feature:
 
 def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
     """A table's columns -> float32 matrix; categories unseen in training encode as zeros."""
+    missing = [f"'{f.name}'" for f in features if f.name not in table.columns]
+    if missing:
+        raise NeuralabError(
+            table.source,
+            f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing",
+            f"the model was trained on: {', '.join(f.name for f in features)}",
+        )
     blocks = []
     for feature in features:
-        if feature.name not in table.columns:
-            raise NeuralabError(
-                table.source,
-                f"column '{feature.name}' is missing",
-                f"the model was trained on: {', '.join(f.name for f in features)}",
-            )
         values = table.columns[feature.name]
         if feature.kind == "numeric":
             table.check_complete(feature.name)

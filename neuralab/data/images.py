@@ -13,14 +13,14 @@ own (C, H, W).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from pydantic import PositiveInt
 
 from neuralab.data.bundle import RawData
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -31,20 +31,18 @@ GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 WHERE = "data.dataset.path"
 
 
-class ImagesConfig(Strict):
+class ImagesConfig(DataSource):
     """Your own images, one subfolder per class (`data: {images: DIR}`), or a flat folder."""
 
     name: Literal["images"] = "images"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
+    shorthand: ClassVar[str | None] = "images"
     path: Path
     # (height, width) every image is resized to; default: the first image's, which every
     # other image must then have
     size: tuple[PositiveInt, PositiveInt] | None = None
     # 1 (grey) or 3 (RGB); default: 1 if every image is grey, else 3
     channels: Literal[1, 3] | None = None
-
-    def files(self) -> dict[str, Path]:
-        """The folder this source reads: a run fingerprints every file in it."""
-        return {"path": self.path}
 
     def load(self, seed: int) -> RawData:
         del seed  # the files are the samples

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from neuralab.data.bundle import RawData
+from neuralab.data.source import DataSource
 from neuralab.errors import NeuralabError
-from neuralab.schema import Strict
 
 # Reserved ids of the seq2seq vocabulary: padding, start of a target, end of a sequence.
 PAD, BOS, EOS = 0, 1, 2
@@ -63,16 +63,12 @@ def _windows(text: str, window: int, *, dataset: str) -> RawData:
     return RawData(x, y, kind="text", task="next_token", ordered=True, vocab=vocab)
 
 
-class PydocConfig(Strict):
+class PydocConfig(DataSource):
     """Character language modelling on CPython's help texts (`pydoc_data.topics`)."""
 
     name: Literal["pydoc"] = "pydoc"
     window: int = Field(128, ge=2, description="Characters per training sequence.")
     max_chars: int | None = Field(200_000, ge=100, description="Use only the first N characters.")
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         del seed  # the corpus is fixed
@@ -82,17 +78,15 @@ class PydocConfig(Strict):
         return _windows(text[: self.max_chars], self.window, dataset=self.name)
 
 
-class TextConfig(Strict):
+class TextConfig(DataSource):
     """Character language modelling on your own UTF-8 text file (`data: {text: path}`)."""
 
     name: Literal["text"] = "text"
+    path_keys: ClassVar[tuple[str, ...]] = ("path",)
+    shorthand: ClassVar[str | None] = "text"
     path: str
     window: int = Field(128, ge=2)
     max_chars: int | None = Field(None, ge=100)
-
-    def files(self) -> dict[str, Path]:
-        """The file this source reads, by its key in the `dataset:` section."""
-        return {"path": Path(self.path)}
 
     def load(self, seed: int) -> RawData:
         del seed
@@ -108,7 +102,7 @@ class TextConfig(Strict):
         return _windows(text[: self.max_chars], self.window, dataset=str(path))
 
 
-class ReverseConfig(Strict):
+class ReverseConfig(DataSource):
     """Seq2seq: write a random string of letters backwards ('abc' -> 'cba'); exact match."""
 
     name: Literal["reverse"] = "reverse"
@@ -124,10 +118,6 @@ class ReverseConfig(Strict):
                 f"min_length ({self.min_length}) must not exceed max_length ({self.max_length})"
             )
         return self
-
-    def files(self) -> dict[str, Path]:
-        """No files: a run checks these samples by their fingerprint alone."""
-        return {}
 
     def load(self, seed: int) -> RawData:
         rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuralab.data import DataConfig, load_data
+from neuralab.data import DataConfig, Feature, load_data
 from neuralab.data.files import CSVConfig, Table, encode_features, read_csv
 from neuralab.errors import NeuralabError
 
@@ -127,3 +127,16 @@ def test_empty_target_cells_are_named(tmp_path):
     text = "a,y\n" + "".join(f"{i},{i * 1.5}\n" for i in range(20)) + "3,\n"
     with pytest.raises(NeuralabError, match=r"target column 'y' is empty at line\(s\) 22"):
         CSVConfig(csv=write(tmp_path, text), target="y").load(seed=0)
+
+
+def test_every_missing_column_is_named_at_once(tmp_path):
+    (tmp_path / "new.csv").write_text("area,colour\n1.0,red\n")
+    features = (
+        Feature("area", "numeric"),
+        Feature("rooms", "numeric"),
+        Feature("colour", "categorical", ("red", "blue")),
+        Feature("age", "numeric"),
+    )
+    table = read_csv(tmp_path / "new.csv", where="new.csv")
+    with pytest.raises(NeuralabError, match="columns 'rooms', 'age' missing"):
+        encode_features(table, features)
