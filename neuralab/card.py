@@ -180,9 +180,29 @@ def read_card(run_dir: str | Path) -> Card:
             "load the run with the neuralab version that trained it",
         )
     try:
-        return Card.model_validate(raw)
+        return Card.model_validate(raw if "format" in raw else _from_before_format(raw))
     except ValidationError as error:
         raise NeuralabError.many(_problem(path, e) for e in error.errors()) from None
+
+
+# The target kinds that cards written before the `format` key named after tasks.
+TARGET_KINDS_BEFORE_FORMAT = {"language_model": "next_token", "seq2seq": "sequence_pairs"}
+
+
+def _from_before_format(raw: dict[str, Any]) -> dict[str, Any]:
+    """A card written before `format` (neuralab 0.1.0 until issue 17), as format 1 reads it:
+    its data's target kind by today's name, and the task's settings, which that card left
+    implied: a classifier's class count, a multi-task run's heads (then under `tasks`)."""
+    raw, data = dict(raw), dict(raw.get("data") or {})
+    kind = data.get("task")
+    data["task"] = TARGET_KINDS_BEFORE_FORMAT.get(kind, kind)
+    if "tasks" in raw:  # a multi-task run's heads
+        data["task"] = "several_targets"
+        raw["task_settings"] = {"heads": raw.pop("tasks")}
+    elif kind == "classification" and raw.get("task") == kind and "task_settings" not in raw:
+        raw["task_settings"] = {"num_classes": data.get("num_outputs")}
+    raw["data"] = data
+    return raw
 
 
 def _problem(path: Path, error: ErrorDetails) -> Problem:

@@ -4,6 +4,7 @@ never left half-written."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,27 @@ def test_a_trained_run_card_is_typed_and_an_old_one_still_predicts(tmp_path):
     predictor = neuralab.load(run.path)
     assert predictor.card == run.card
     assert len(predictor.predict([[0.0] * 64]).labels) == 1
+
+
+BEFORE_FORMAT = Path(__file__).parent / "data" / "runs_before_format"
+
+
+@pytest.mark.parametrize("name", ["old-mlp", "old-multitask"])
+def test_a_run_trained_before_the_card_had_a_format_still_evaluates(tmp_path, name):
+    """Folders written by neuralab 0.1.0 before issue 17 (card.json, config.yaml and the
+    weights, copied from real runs): task names the data kind, no task settings, heads
+    under `tasks`."""
+    run = shutil.copytree(BEFORE_FORMAT / name, tmp_path / name)
+    card = read_card(run)
+    assert card.format == 1
+    metrics = neuralab.evaluate_run(run)
+    assert metrics == pytest.approx(card.metrics["test"], rel=1e-5)
+
+
+def test_a_language_model_trained_before_the_card_had_a_format_still_writes_text(tmp_path):
+    run = shutil.copytree(BEFORE_FORMAT / "old-lm", tmp_path / "old-lm")
+    predictor = neuralab.load(run)
+    assert predictor.meta.task == "next_token"
+    text = predictor.generate_text("The ", 20, temperature=1.0, top_k=None, seed=0)
+    assert text.startswith("The ")
+    assert len(text) == 24
