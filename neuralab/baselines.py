@@ -4,12 +4,14 @@ split, same standardisation) as the deep models, so the comparison is fair.
 Each family is a config class like the deep ones (`model: {family: random_forest}`);
 `build(task=..., seed=...)` returns an unfitted estimator. Fitted estimators are saved
 with skops, never with pickle, and loaded back trusting only scikit-learn's own types.
+The clusterers (k-means, a Gaussian mixture) imply the clustering task and fit on the
+inputs alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal, get_args
+from typing import TYPE_CHECKING, ClassVar, Literal, get_args
 
 import numpy as np
 import skops.io
@@ -17,6 +19,7 @@ import torch
 from pydantic import Field
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.cluster import KMeans
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
     HistGradientBoostingRegressor,
@@ -24,6 +27,7 @@ from sklearn.ensemble import (
     RandomForestRegressor,
 )
 from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.mixture import GaussianMixture
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.svm import SVC, SVR
@@ -31,14 +35,23 @@ from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from neuralab.errors import NeuralabError
 from neuralab.family import Family
+from neuralab.tasks import Clustering, LossName, Task
 
-TaskName = Literal["classification", "regression"]
+if TYPE_CHECKING:
+    from neuralab.data import DataMeta
+
+TaskName = Literal["classification", "regression", "clustering"]
 # Floor for predicted probabilities, so log-probabilities (used as logits) stay finite.
 MIN_PROBABILITY = 1e-7
 
 
 class BaselineSpec(Family):
     """What every classical baseline's config class shares: `build(task=..., seed=...)`."""
+
+    @property
+    def learns(self) -> tuple[str, ...]:
+        """The tasks `build` makes an estimator for (by default: its data's target kinds)."""
+        return self.data_tasks
 
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         raise NotImplementedError
@@ -150,6 +163,44 @@ class GradientBoostingConfig(BaselineSpec):
         )
 
 
+class KMeansConfig(BaselineSpec):
+    """k-means: each cluster holds the samples nearest its centre (k-means++ starts)."""
+
+    family: Literal["kmeans"] = "kmeans"
+    n_clusters: int = Field(3, ge=2)
+    n_init: int = Field(10, ge=1)  # fits from this many starts; the tightest one is kept
+
+    @property
+    def learns(self) -> tuple[str, ...]:
+        return ("clustering",)
+
+    def task(self, meta: DataMeta, loss: LossName) -> Task:
+        return Clustering.for_data(meta, loss, num_clusters=self.n_clusters)
+
+    def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
+        return KMeans(self.n_clusters, n_init=self.n_init, random_state=seed)
+
+
+class GaussianMixtureConfig(BaselineSpec):
+    """Gaussian mixture: soft clusters fitted by expectation-maximisation."""
+
+    family: Literal["gmm"] = "gmm"
+    n_clusters: int = Field(3, ge=2)
+    covariance_type: Literal["full", "tied", "diag", "spherical"] = "full"
+
+    @property
+    def learns(self) -> tuple[str, ...]:
+        return ("clustering",)
+
+    def task(self, meta: DataMeta, loss: LossName) -> Task:
+        return Clustering.for_data(meta, loss, num_clusters=self.n_clusters)
+
+    def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
+        return GaussianMixture(
+            self.n_clusters, covariance_type=self.covariance_type, random_state=seed
+        )
+
+
 BaselineConfig = (
     LogisticRegressionConfig
     | RidgeConfig
@@ -158,6 +209,8 @@ BaselineConfig = (
     | RandomForestConfig
     | KNNConfig
     | GradientBoostingConfig
+    | KMeansConfig
+    | GaussianMixtureConfig
 )
 BASELINES: tuple[type[BaselineSpec], ...] = get_args(BaselineConfig)
 
@@ -173,7 +226,8 @@ def describe_baselines() -> list[tuple[str, str]]:
 class Baseline:
     """A scikit-learn estimator behind the same interface the deep models offer the rest of
     neuralab: tensors in (standardised, any shape), outputs out (log-probabilities for
-    classification, standardised values for regression)."""
+    classification, standardised values for regression, a score per cluster for
+    clustering)."""
 
     def __init__(self, estimator: BaseEstimator, task: TaskName, num_outputs: int) -> None:
         self.estimator, self.task, self.num_outputs = estimator, task, num_outputs
@@ -189,14 +243,17 @@ class Baseline:
         num_outputs: int,
         seed: int,
     ) -> Baseline:
-        if task not in spec.data_tasks:
+        if task not in spec.learns:
             raise NeuralabError(
                 "model.family",
                 f"{spec.family} does not do {task}",
-                f"it does {', '.join(spec.data_tasks)}; try "
+                f"it does {', '.join(spec.learns)}; try "
                 f"{'logreg' if task == 'classification' else 'ridge'} or random_forest",
             )
         estimator = spec.build(task=task, seed=seed)
+        if task == "clustering":  # the inputs alone: labels in `y` only score the clusters
+            estimator.fit(_flat(x))
+            return cls(estimator, task, num_outputs)
         targets = y.numpy()
         if task == "regression":
             if targets.shape[1] > 1 and spec.family in ("svm", "gradient_boosting"):
@@ -208,6 +265,8 @@ class Baseline:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         features = _flat(x)
+        if self.task == "clustering":
+            return torch.from_numpy(_cluster_scores(self.estimator, features))
         if self.task == "regression":
             values = np.asarray(self.estimator.predict(features), dtype=np.float32)
             return torch.from_numpy(values.reshape(len(features), -1))
@@ -238,6 +297,15 @@ def _flat(x: torch.Tensor) -> np.ndarray:
     return x.reshape(len(x), -1).numpy()
 
 
+def _cluster_scores(estimator: BaseEstimator, features: np.ndarray) -> np.ndarray:
+    """One score per cluster, highest for the sample's own: a mixture's log-probabilities of
+    membership, or k-means' negative squared distances to the centres."""
+    if isinstance(estimator, GaussianMixture):
+        probabilities = np.maximum(estimator.predict_proba(features), MIN_PROBABILITY)
+        return np.log(probabilities).astype(np.float32)
+    return -np.square(estimator.transform(features)).astype(np.float32)
+
+
 def _stored_numbers(estimator: BaseEstimator) -> int:
     """A like-for-like size: learned arrays for linear models and SVMs, nodes for trees."""
     for attribute in ("calibrated_classifiers_", "estimators_"):
@@ -255,4 +323,13 @@ def _stored_numbers(estimator: BaseEstimator) -> int:
         return int(np.size(estimator.coef_) + np.size(estimator.intercept_))
     if hasattr(estimator, "n_samples_fit_"):  # k-NN keeps the training set
         return int(estimator.n_samples_fit_ * estimator.n_features_in_)
+    if isinstance(estimator, KMeans | GaussianMixture):
+        return _cluster_numbers(estimator)
     return 0
+
+
+def _cluster_numbers(estimator: KMeans | GaussianMixture) -> int:
+    """k-means: its centres; a mixture: weights, means and covariances."""
+    if isinstance(estimator, KMeans):
+        return int(estimator.cluster_centers_.size)
+    return int(estimator.weights_.size + estimator.means_.size + estimator.covariances_.size)

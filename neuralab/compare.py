@@ -288,7 +288,7 @@ def _model_specs(experiment: Experiment, names: Sequence[str]) -> list[Any]:
 def _preflight(experiment: Experiment, specs: list[Any]) -> None:
     """Fail before any training if a model cannot learn this data (e.g. charlm on a table)
     or the models learn different tasks, whose metrics no single leaderboard ranks."""
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed)
+    bundle = load_data(experiment.data, task=experiment.target_kind, seed=experiment.seed)
     meta, dataset = bundle.meta, experiment.data.dataset.name
     problems = [p for p in (data_problem(spec, meta, dataset) for spec in specs) if p]
     if problems:

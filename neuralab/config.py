@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
-from neuralab.data import DataConfig, expand_shorthand, source_named
+from neuralab.data import DataConfig, TargetKind, expand_shorthand, source_named
 from neuralab.errors import NeuralabError, Problem, did_you_mean
 from neuralab.models import ModelConfig
 from neuralab.models.network import NetworkConfig
@@ -70,7 +70,8 @@ class Experiment(Strict):
 
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     seed: int = Field(0, ge=0)
-    task: Literal["classification", "regression"] | None = None
+    # the data's target kind, or a task learned from any data (its family must learn it)
+    task: Literal["classification", "regression", "clustering"] | None = None
     data: DataConfig
     model: ModelConfig
     optim: OptimizerConfig = AdamConfig()
@@ -92,6 +93,12 @@ class Experiment(Strict):
                     default = cls.model_fields[section].default.name
                     raw = {**raw, section: {**raw[section], "name": default}}
         return raw
+
+    @property
+    def target_kind(self) -> TargetKind | None:
+        """The kind of targets `task` says the data holds (None: the data says, as it does
+        for a task learned from any data, such as clustering)."""
+        return cast(TargetKind, self.task) if self.task in get_args(TargetKind) else None
 
     @property
     def network(self) -> NetworkConfig:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import torch
 import torchinfo
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from neuralab.baselines import Baseline, BaselineSpec
+from neuralab.baselines import Baseline, BaselineSpec, TaskName
 from neuralab.config import Experiment
 from neuralab.data import DataBundle
 from neuralab.errors import NeuralabError
@@ -79,7 +79,7 @@ def inspect_experiment(experiment: Experiment) -> Inspection:
     planned = plan(experiment)
     bundle, task = planned.bundle, planned.task
     if isinstance(experiment.model, BaselineSpec):
-        inspection = _inspect_baseline(experiment, experiment.model, bundle)
+        inspection = _inspect_baseline(experiment, experiment.model, task, bundle)
     else:
         inspection = _inspect_network(experiment, task, bundle)
     return replace(inspection, task=task, seconds=time.perf_counter() - started)
@@ -205,13 +205,14 @@ def _forward_backward(
     return loss.item(), sum(saved.values()), output.detach()
 
 
-def _inspect_baseline(experiment: Experiment, spec: BaselineSpec, bundle: DataBundle) -> Inspection:
+def _inspect_baseline(
+    experiment: Experiment, spec: BaselineSpec, task: Task, bundle: DataBundle
+) -> Inspection:
     baseline = Baseline.fit(
         spec,
         bundle.x_train,
         bundle.y_train,
-        # plan() has refused families that cannot read this data, so this is one of both
-        task=cast(Literal["classification", "regression"], bundle.meta.task),
+        task=cast(TaskName, task.name),  # the task the family implied, which it learns
         num_outputs=bundle.meta.num_outputs,
         seed=experiment.seed,
     )

@@ -77,13 +77,24 @@ def _data_and_task(
             experiment.data, experiment.tasks, seed=experiment.seed, split=split
         )
         return bundle, multitask, []
-    bundle = load_data(experiment.data, task=experiment.task, seed=experiment.seed, split=split)
+    bundle = load_data(
+        experiment.data, task=experiment.target_kind, seed=experiment.seed, split=split
+    )
     problem = data_problem(spec, bundle.meta, experiment.data.dataset.name)
     if problem is not None:
         return bundle, None, [*problems, problem]
     task = _caught(problems, lambda: spec.task(bundle.meta, experiment.train.loss))
     if task is None:
         return bundle, None, problems
+    if experiment.target_kind is None and experiment.task not in (None, task.name):
+        problems.append(
+            Problem(
+                "task",
+                f"'{experiment.task}' is not what family '{spec.family}' learns (it learns "
+                f"{task.name})",
+                "choose a family that learns it (neuralab models), or leave task out",
+            )
+        )
     bundle = task.adapt(bundle)
     _caught(problems, lambda: spec.check_builds(bundle.meta))
     return bundle, task, problems

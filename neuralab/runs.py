@@ -171,9 +171,9 @@ class Predictor:
         spec = spec.in_run(run_dir, trust_code=trust_code)
         model: torch.nn.Module | Baseline
         if isinstance(spec, BaselineSpec):
-            # a baseline learns classes or values, which its data's targets say
-            target = cast(TaskName, meta.task)
-            model = Baseline.load(run_dir / ESTIMATOR, task=target, num_outputs=meta.num_outputs)
+            # a baseline learns classes, values or clusters, which its task says
+            learned = cast(TaskName, card.task)
+            model = Baseline.load(run_dir / ESTIMATOR, task=learned, num_outputs=meta.num_outputs)
         else:
             model = spec.build(input_shape=meta.input_shape, num_outputs=meta.num_outputs)
             model.load_state_dict(load_file(str(run_dir / WEIGHTS)))

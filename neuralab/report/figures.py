@@ -78,8 +78,16 @@ def samples_figure(samples: np.ndarray, captions: list[str], kind: str) -> bytes
     return to_png(figure)
 
 
-def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[str, ...]) -> bytes:
-    """2-D latent codes as a scatter, one colour per class when labels are known."""
+def latent_figure(
+    latent: np.ndarray,
+    labels: np.ndarray | None,
+    names: tuple[str, ...],
+    *,
+    axis_name: str = "latent",
+    title: str = "test samples in latent space",
+) -> bytes:
+    """2-D points (latent codes, principal components) as a scatter, one colour per class
+    or cluster when labels are known."""
     figure, axis = plt.subplots(figsize=(5.5, 4.5), constrained_layout=True)
     if labels is None:
         axis.scatter(latent[:, 0], latent[:, 1], s=8, alpha=0.7)
@@ -96,9 +104,9 @@ def latent_figure(latent: np.ndarray, labels: np.ndarray | None, names: tuple[st
                 label=name,
             )
         axis.legend(markerscale=2, fontsize=8, loc="best")
-    axis.set_xlabel("latent 1")
-    axis.set_ylabel("latent 2")
-    axis.set_title("test samples in latent space")
+    axis.set_xlabel(f"{axis_name} 1")
+    axis.set_ylabel(f"{axis_name} 2")
+    axis.set_title(title)
     return to_png(figure)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from sklearn.decomposition import PCA
 
 from neuralab.calibration import reliability
 from neuralab.card import Card
@@ -201,6 +202,26 @@ def reconstruction_section(run_dir: Path, card: Card, model, bundle: DataBundle)
         text += "<h3>Decoded draws from the prior N(0, I)</h3>"
         text += image(sample_grid(samples, meta.kind), "samples from the prior")
     return text
+
+
+def clustering_section(num_clusters: int, model, bundle: DataBundle) -> str:
+    """Test samples per cluster, and the test samples on their first two principal
+    components, coloured by cluster."""
+    inputs = bundle.x_test.reshape(len(bundle.x_test), -1).numpy()
+    clusters = predict_outputs(model, bundle.x_test).argmax(dim=1).numpy()
+    sizes = np.bincount(clusters, minlength=num_clusters)
+    names = tuple(f"cluster {i}" for i in range(num_clusters))
+    rows = [[name, int(size)] for name, size in zip(names, sizes, strict=True)]
+    points = PCA(min(2, *inputs.shape)).fit_transform(inputs)
+    points = np.pad(points, ((0, 0), (0, 2 - points.shape[1])))  # one feature: a line
+    scatter = latent_figure(
+        points, clusters, names, axis_name="principal component", title="test samples"
+    )
+    return (
+        "<h2>Clusters</h2>"
+        + table(["cluster", "test samples"], rows)
+        + image(scatter, "test samples by cluster")
+    )
 
 
 def adversarial_section(model, bundle: DataBundle) -> str:

@@ -21,6 +21,7 @@ from neuralab.tasks.base import (
     lower_is_better,
 )
 from neuralab.tasks.classification import Classification, macro_f1
+from neuralab.tasks.clustering import Clustering
 from neuralab.tasks.language_model import LanguageModel
 from neuralab.tasks.multitask import Head, MultiTask
 from neuralab.tasks.prediction import Prediction
@@ -37,6 +38,7 @@ TASKS: tuple[type[BaseTask], ...] = (
     SequenceToSequence,
     Adversarial,
     MultiTask,
+    Clustering,
 )
 LossName = Literal["auto", "cross_entropy", "mse", "mae"]
 
@@ -46,6 +48,7 @@ __all__ = [
     "Adversarial",
     "BaseTask",
     "Classification",
+    "Clustering",
     "Head",
     "LanguageModel",
     "LossName",

@@ -23,6 +23,7 @@ class Prediction:
     reconstruction: bool = False
     texts: list[str] | None = None
     names: list[str] | None = None  # one per sample: the image file it was read from
+    column: str = "prediction"  # the CSV header of one value per sample (e.g. `cluster`)
 
     def __len__(self) -> int:
         if self.texts is not None:
@@ -53,7 +54,7 @@ class Prediction:
         if self.reconstruction:
             return ["anomaly_score"], [[f"{v:.6g}"] for v in values]
         width = values.shape[1]
-        header = ["prediction"] if width == 1 else [f"prediction_{i}" for i in range(width)]
+        header = [self.column] if width == 1 else [f"prediction_{i}" for i in range(width)]
         return header, [[f"{v:.6g}" for v in row] for row in values]
 
     def _values(self) -> np.ndarray:

@@ -16,6 +16,7 @@ from neuralab.tasks import (
     Adversarial,
     BaseTask,
     Classification,
+    Clustering,
     Head,
     LanguageModel,
     MultiTask,
@@ -47,6 +48,7 @@ EXAMPLES: list[BaseTask] = [
     LanguageModel(),
     SequenceToSequence(pad=0),
     Adversarial(),
+    Clustering(3, labelled=True),
     MultiTask(
         (
             Head("kind", Classification(2), slice(0, 2), 0, 1.0, ("a", "b")),
@@ -57,7 +59,7 @@ EXAMPLES: list[BaseTask] = [
 
 
 def test_every_registered_task_has_an_example_and_names_are_unique():
-    assert len(TASKS) >= 7
+    assert len(TASKS) >= 8
     assert {type(task) for task in EXAMPLES} == set(TASKS)
     assert len({cls.name for cls in TASKS}) == len(TASKS)
 
