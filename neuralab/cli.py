@@ -274,7 +274,7 @@ def _print_inspection(inspection: Inspection) -> None:
     learns = ""
     task = inspection.task
     if task is not None and task.data_task != meta.task:  # e.g. an autoencoder on labels
-        learns = f" (labels unused: the run learns {task.name})"
+        learns = f" ({task.labels_use}: the run learns {task.name})"
     console.print(
         f"data: {meta.kind}, {meta.task}{learns}, input shape {meta.input_shape}; {sizes}"
     )

@@ -12,6 +12,7 @@ import neuralab
 from neuralab.baselines import BASELINES
 
 CLASSIFIERS = ["logreg", "svm", "tree", "random_forest", "knn", "gradient_boosting"]
+CLUSTERERS = ["kmeans", "gmm"]  # tests/tasks/test_clustering.py
 FAST = {"random_forest": {"n_estimators": 20}, "gradient_boosting": {"max_iter": 20}}
 
 
@@ -26,7 +27,7 @@ def baseline_experiment(family, dataset="digits", **options):
 def test_every_baseline_has_a_case():
     families = {cls.model_fields["family"].default for cls in BASELINES}
     assert families  # guard: the registry is not empty
-    assert families == {*CLASSIFIERS, "ridge"}
+    assert families == {*CLASSIFIERS, "ridge", *CLUSTERERS}
 
 
 @pytest.mark.parametrize("family", CLASSIFIERS)

@@ -65,6 +65,8 @@ class BaseTask:
     data_task: ClassVar[str | None] = None
     # the values of `train.loss` this task accepts besides `auto`
     losses: ClassVar[tuple[str, ...]] = ()
+    # what the data's own labels do, when this task is not the one they imply (`inspect`)
+    labels_use: ClassVar[str] = "labels unused"
 
     @property
     def metric_names(self) -> tuple[str, ...]:

@@ -49,6 +49,7 @@ class Clustering(BaseTask):
     name: ClassVar[str] = "clustering"
     trivial_output: ClassVar[str] = "every sample in one cluster"
     secondary_metric: ClassVar[str | None] = "calinski_harabasz"
+    labels_use: ClassVar[str] = "labels score the clusters only"
 
     @classmethod
     def for_data(cls, meta: DataMeta, loss: str, *, num_clusters: int) -> Clustering:

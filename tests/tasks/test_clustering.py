@@ -9,6 +9,7 @@ import io
 import numpy as np
 import pytest
 import torch
+import yaml
 from sklearn.datasets import make_blobs
 from sklearn.metrics import silhouette_score
 
@@ -108,3 +109,12 @@ def test_metrics_score_the_packed_inputs_and_labels():
     one_cluster = task.metrics(torch.zeros(4, 2), target)
     assert one_cluster["silhouette"] == 0.0
     assert one_cluster["calinski_harabasz"] == 0.0
+
+
+def test_inspect_says_the_labels_only_score_the_clusters(run_cli, tmp_path):
+    path = tmp_path / "blobs-kmeans.yaml"
+    path.write_text(yaml.safe_dump(clustering_experiment("kmeans")))
+    code, out, err = run_cli("inspect", str(path))
+    assert code == 0, err
+    assert "KMeans(n_clusters=3" in out
+    assert "classification (labels score the clusters only: the run learns clustering)" in out
