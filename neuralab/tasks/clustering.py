@@ -22,6 +22,7 @@ from sklearn.metrics import (
     silhouette_score,
 )
 
+from neuralab.errors import NeuralabError
 from neuralab.tasks.base import BaseTask
 from neuralab.tasks.prediction import Prediction
 
@@ -56,6 +57,14 @@ class Clustering(BaseTask):
         """The task for a clusterer of `num_clusters` on `meta`'s data; labels count when
         the data holds two classes or more."""
         cls.check_loss(loss)
+        train = meta.sizes.get("train", num_clusters)
+        if num_clusters > train:
+            raise NeuralabError(
+                "model.n_clusters",
+                f"{num_clusters} clusters need as many training samples, but the training "
+                f"split has {train}",
+                "ask for fewer clusters, or give more data",
+            )
         labelled = meta.task == "classification" and meta.num_outputs >= 2
         return cls(num_clusters, labelled)
 

@@ -118,3 +118,13 @@ def test_inspect_says_the_labels_only_score_the_clusters(run_cli, tmp_path):
     assert code == 0, err
     assert "KMeans(n_clusters=3" in out
     assert "classification (labels score the clusters only: the run learns clustering)" in out
+
+
+def test_more_clusters_than_training_samples_is_refused_before_fitting(tmp_path):
+    experiment = clustering_experiment("gmm", {**SEPARATED, "num_samples": 40}, n_clusters=30)
+    with pytest.raises(neuralab.NeuralabError) as caught:
+        neuralab.train(experiment, out=tmp_path)
+    assert str(caught.value).startswith(
+        "model.n_clusters: 30 clusters need as many training samples, but the training split has 28"
+    )
+    assert not any(tmp_path.iterdir())
