@@ -47,8 +47,8 @@ class Classification(BaseTask):
                 "data.dataset",
                 f"classification needs 2 or more classes, but the data has "
                 f"{meta.num_outputs} ({', '.join(meta.label_names)})",
-                "give each class its own subfolder, or train an autoencoder or a gan, "
-                "which need no labels",
+                "give each class its own subfolder, or train an autoencoder, a gan, "
+                "kmeans or gmm, which need no labels",
             )
         return cls(meta.num_outputs)
 

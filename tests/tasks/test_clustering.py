@@ -128,3 +128,21 @@ def test_more_clusters_than_training_samples_is_refused_before_fitting(tmp_path)
         "model.n_clusters: 30 clusters need as many training samples, but the training split has 28"
     )
     assert not any(tmp_path.iterdir())
+
+
+def test_a_flat_folder_of_images_without_labels_is_clustered(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"  # no class subfolders: no labels to score against
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        shade = 40 if i % 2 else 210  # two kinds of picture: dark and bright
+        pixels = np.clip(shade + rng.normal(0, 10, (6, 6)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels, "L").save(folder / f"{i}.png")
+    experiment = clustering_experiment("kmeans", {"images": str(folder)}, n_clusters=2)
+    run = neuralab.train(experiment, out=tmp_path / "runs")
+    assert set(run.test_metrics) == {"loss", "silhouette", "calinski_harabasz"}
+    assert run.test_metrics["silhouette"] > 0.5
+    prediction = neuralab.load(run.path).predict(np.full((2, 1, 6, 6), [[[[40.0]]], [[[210.0]]]]))
+    assert len(set(prediction.values[:, 0])) == 2  # a dark and a bright one: two clusters
