@@ -195,7 +195,8 @@ def _from_before_format(raw: dict[str, Any]) -> dict[str, Any]:
     implied: a classifier's class count, a multi-task run's heads (then under `tasks`)."""
     raw, data = dict(raw), dict(raw.get("data") or {})
     kind = data.get("task")
-    data["task"] = TARGET_KINDS_BEFORE_FORMAT.get(kind, kind)
+    if kind in TARGET_KINDS_BEFORE_FORMAT:
+        data["task"] = TARGET_KINDS_BEFORE_FORMAT[kind]
     if "tasks" in raw:  # a multi-task run's heads
         data["task"] = "several_targets"
         raw["task_settings"] = {"heads": raw.pop("tasks")}
