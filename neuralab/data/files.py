@@ -242,19 +242,20 @@ def encode_features(table: Table, features: tuple[Feature, ...]) -> np.ndarray:
             f"column{'s' if len(missing) > 1 else ''} {', '.join(missing)} missing",
             f"the model was trained on: {', '.join(f.name for f in features)}",
         )
-    blocks = []
+    # filled in place: the matrix is often larger than the file, so it is never copied
+    x = np.zeros((table.size, sum(f.width for f in features)), dtype=np.float32)
+    start = 0
     for feature in features:
         column = table.column(feature.name)
         if feature.kind == "numeric":
             table.check_complete(feature.name)
-            blocks.append(column.numbers.astype(np.float32)[:, None])
+            x[:, start] = column.numbers
         else:
             codes = column.codes(feature.categories)
-            onehot = np.zeros((len(codes), feature.width), dtype=np.float32)
             seen = np.flatnonzero(codes >= 0)
-            onehot[seen, codes[seen]] = 1.0
-            blocks.append(onehot)
-    return np.concatenate(blocks, axis=1)
+            x[seen, start + codes[seen]] = 1.0
+        start += feature.width
+    return x
 
 
 def encode_target(
@@ -387,7 +388,10 @@ class ArrowColumn(Column):
 
         if self.numeric:
             numbers = self.values.cast(pa.float64()).fill_null(np.nan).to_numpy()
-        else:
+            return np.where(np.isfinite(numbers), numbers, np.nan)
+        try:  # a column of numbers only: one cast (what it reads besides NUMBER is not finite)
+            numbers = self.text.cast(pa.float64()).to_numpy()
+        except pa.ArrowInvalid:
             readable = pc.match_substring_regex(self.text, NUMBER)
             numbers = pc.if_else(readable, self.text, "nan").cast(pa.float64()).to_numpy()
         return np.where(np.isfinite(numbers), numbers, np.nan)
@@ -399,6 +403,8 @@ class ArrowColumn(Column):
 
         if self.numeric:
             return np.isnan(self.values.cast(pa.float64()).fill_null(np.nan).to_numpy())
+        if not np.isnan(self.numbers).any():  # every value a number: none is a missing marker
+            return np.zeros(len(self), dtype=bool)
         marker = pc.is_in(pc.utf8_lower(self.text), value_set=pa.array(sorted(MISSING)))
         return _numpy(marker)
 
