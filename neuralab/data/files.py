@@ -181,9 +181,9 @@ def _read_csv_columns(path: Path, where: str) -> Table:
     if arrow.num_rows == 0:
         raise NeuralabError(where, f"{path.name} is empty", "expected a header row and data rows")
     # a repeated header name keeps its last column, as the csv module's reader does
-    columns = {
-        name.strip(): ArrowColumn(arrow.column(i)) for i, name in enumerate(arrow.column_names)
-    }
+    read = {name.strip(): arrow.column(i) for i, name in enumerate(arrow.column_names)}
+    del arrow  # each column as read is freed once its stripped copy is made, not all at the end
+    columns = {name: ArrowColumn(read.pop(name)) for name in list(read)}
     return Table(path.name, columns, lambda: _row_lines(path))
 
 
