@@ -5,9 +5,9 @@ number) are one-hot encoded with the categories seen in the file. The target col
 type decides the task unless the experiment states it. Problems name file lines.
 
 With pyarrow installed (the `tables` extra) files are read column by column into Arrow
-arrays and typed with vectorised kernels, so a large table costs a few times its file size
-and no Python object per cell; without it, CSV files are read with the csv module (every
-cell a Python string) and Parquet is refused. Both readers give the same columns.
+arrays and typed with vectorised kernels, with no Python object per cell; without it, CSV
+files are read with the csv module (every cell a Python string) and Parquet is refused.
+Both readers give the same columns.
 """
 
 from __future__ import annotations
