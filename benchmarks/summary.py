@@ -94,6 +94,9 @@ def _others(results: Path) -> str:
         "- Serving: `python benchmarks/serve.py` measures `neuralab serve` (requests/s and",
         "  latency); its tables are in `benchmarks/results/serve.md`, described in",
         "  [serving.md](serving.md).",
+        "- Large CSV tables: `python benchmarks/tables.py` times `neuralab inspect` and the",
+        "  data loading on a 200,000-row file and a 100-row one, main's reader against this",
+        "  one; its table is in `benchmarks/results/tables.md`, also below.",
     ]
     path = results / "distributed.json"
     if path.is_file():
@@ -111,6 +114,9 @@ def _others(results: Path) -> str:
             "- Data-parallel training: `python benchmarks/distributed.py --nproc 2` writes "
             "`benchmarks/results/distributed.json`; not run yet."
         )
+    tables = results / "tables.md"
+    if tables.is_file():
+        lines += ["", "### Large CSV tables", "", tables.read_text(encoding="utf-8").strip()]
     return "\n".join([*lines, ""])
 
 

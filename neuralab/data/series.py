@@ -64,8 +64,9 @@ class SeriesConfig(DataSource):
             _check_column(table, self.group, f"{WHERE}.group", self.series.name)
         for name in dict.fromkeys((*columns, self.target)):
             table.check_complete(name)
-        inputs = np.array([table.columns[name] for name in columns], dtype=np.float32).T
-        target = np.array(table.columns[self.target], dtype=np.float32)
+        inputs = np.stack([table.column(name).numbers for name in columns], axis=1)
+        inputs = inputs.astype(np.float32)
+        target = table.column(self.target).numbers.astype(np.float32)
         pieces = [
             self._windows(inputs[rows], target[rows], label)
             for label, rows in _series_rows(table, self.group)
@@ -107,7 +108,8 @@ def _check_column(table: Table, name: str, where: str, file: str) -> None:
 def _series_rows(table: Table, group: str | None) -> list[tuple[str, np.ndarray]]:
     """(series label, its row indices in file order) for each series, first seen first."""
     if group is None:
-        return [("", np.arange(len(table.lines)))]
-    labels = np.array(table.columns[group])
-    names = list(dict.fromkeys(labels.tolist()))
-    return [(name, np.flatnonzero(labels == name)) for name in names]
+        return [("", np.arange(table.size))]
+    column = table.column(group)
+    names = column.distinct()
+    codes = column.codes(names)
+    return [(name, np.flatnonzero(codes == i)) for i, name in enumerate(names)]
