@@ -1,14 +1,16 @@
 """Data augmentation: random changes to each training batch, written on tensors.
 
-Images (N, C, H, W): random crop after zero padding, horizontal flip, a small rotation
+Images (N, C, H, W): random crop after padding, horizontal flip, a small rotation
 and translation (one affine warp through `affine_grid`/`grid_sample`), brightness and
 contrast jitter, and cutout (DeVries & Taylor, 2017). Sequences (N, C, L): a shift in
 time, a scale and Gaussian noise. The loop applies them to the training batches only,
 never to val or test, drawing every random number from a generator of its own, which is
 checkpointed so a resumed run sees the same batches.
 
-They act on the standardised tensors (the bundle standardises on the training split), so
-padding, the area a warp uncovers and cutout's square are 0: the training mean. No
+They act on the standardised tensors (the bundle standardises on the training split). Crop
+and shift pad by repeating the edge, and a warp fills what it uncovers from the border, so
+a digit's black background stays black (a 0 would be the training mean: grey); cutout's
+square is 0, the mean, as in the paper. No
 torchvision: its wheels are gigabytes, and these few transforms are a few lines each.
 """
 
@@ -26,8 +28,8 @@ from neuralab.schema import Strict
 
 
 class CropConfig(Strict):
-    """Zero-pad each side by `padding` pixels, then crop back to the original size at a
-    random offset: the content moves by up to `padding` pixels each way."""
+    """Pad each side by `padding` pixels (repeating the edge), then crop back to the
+    original size at a random offset: the content moves by up to `padding` pixels each way."""
 
     padding: int = Field(ge=1)
 
@@ -67,7 +69,7 @@ class AugmentConfig(Strict):
     jitter: JitterConfig | None = None
     cutout: CutoutConfig | None = None
     # sequences
-    shift: int = Field(0, ge=0)  # largest move in time, steps either way (zero filled)
+    shift: int = Field(0, ge=0)  # largest move in time, steps either way (edge repeated)
     scale: float = Field(0.0, ge=0.0, lt=1.0)  # each sample times a factor in [1-s, 1+s]
     noise: float = Field(0.0, ge=0.0)  # standard deviation of added Gaussian noise
 
@@ -130,10 +132,10 @@ def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> tor
 
 
 def _crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Pad the last dimensions (width, and height for images) with zeros, then take a window
-    of the original size at a random offset per sample."""
+    """Pad the last dimensions (width, and height for images) by repeating their edges,
+    then take a window of the original size at a random offset per sample."""
     n, channels, *size = x.shape
-    padded = F.pad(x, [padding] * 2 * len(size))
+    padded = F.pad(x, [padding] * 2 * len(size), mode="replicate")
     offsets = torch.randint(0, 2 * padding + 1, (len(size), n), generator=generator)
     # one index tensor per axis, shaped to broadcast to (N, C, *size)
     samples = torch.arange(n).view(n, *[1] * (len(size) + 1))
@@ -160,7 +162,7 @@ def _warp(
         [torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1
     )
     grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
 
 def _jitter(x: torch.Tensor, jitter: JitterConfig, generator: torch.Generator) -> torch.Tensor:
