@@ -317,6 +317,7 @@ def _fit_deep(
             placement=placement,
             shard=shard,
             draw_batches=private.draw_batches if private else None,
+            augment=experiment.data.augment if experiment.data.augment.options() else None,
         )
     uncompile(model)  # saved, scored and reported eagerly on the CPU in fp32, like a loaded run
     model.cpu()

@@ -54,6 +54,7 @@ def plan(experiment: Experiment, *, split: SplitIndices | None = None) -> Plan:
             search early: the other checks need it).
     """
     bundle, task, problems = _data_and_task(experiment, split)
+    problems += _augment_problems(experiment, bundle)
     if task is not None:
         problems += _setting_problems(experiment, task)
     if not problems and experiment.privacy is not None:
@@ -98,6 +99,22 @@ def _data_and_task(
     bundle = task.adapt(bundle)
     _caught(problems, lambda: spec.check_builds(bundle.meta))
     return bundle, task, problems
+
+
+def _augment_problems(experiment: Experiment, bundle: DataBundle) -> list[Problem]:
+    """Augmentation options that do not fit the data, or a model that never sees batches."""
+    augment = experiment.data.augment
+    if isinstance(experiment.model, BaselineSpec) and augment.options():
+        return [
+            Problem(
+                "data.augment",
+                f"'{experiment.model.family}' is a classical baseline, fitted once on the "
+                "training split: there are no batches to augment",
+                "remove data.augment, or choose a deep family such as mlp or cnn",
+            )
+        ]
+    # a reconstruction task replaces the targets by the inputs and keeps the labels apart
+    return augment.problems(bundle.meta.kind, targets_are_inputs=bundle.labels_test is not None)
 
 
 def _multitask_problems(experiment: Experiment) -> list[Problem]:

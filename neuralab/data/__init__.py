@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator, model_validator
 
 from neuralab.data.arrays import ArraysConfig
+from neuralab.data.augment import AugmentConfig
 from neuralab.data.builtin import (
     AddingConfig,
     BlobsConfig,
@@ -89,6 +90,7 @@ DATASETS = (
 )
 
 __all__ = [
+    "AugmentConfig",
     "DataSource",
     "expand_shorthand",
     "source_named",
@@ -186,6 +188,8 @@ class DataConfig(Strict):
     classes: tuple[str, ...] | None = Field(None, min_length=2)
     # keep this many labelled training samples per class; val and test stay whole
     labels_per_class: int | None = Field(None, ge=1)
+    # random changes to each training batch (neuralab/data/augment.py); all off by default
+    augment: AugmentConfig = AugmentConfig()
 
     @field_validator("classes", mode="before")
     @classmethod

@@ -1,8 +1,8 @@
 """The training loop: one readable function, `fit`.
 
 What one batch does to the weights (autocast, input noise, L1/L2 penalties, gradient
-clipping, the optimizer step) is the family's `Step` (steps.py); the LR schedule is inline
-behind a plain `if`; what observes or stops is a callback. Batches come from
+clipping, the optimizer step) is the family's `Step` (steps.py); the LR schedule and data
+augmentation are inline behind a plain `if`; what observes or stops is a callback. Batches come from
 indexing the tensors with a seeded permutation: no per-sample Python on the hot path.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from neuralab.data import DataBundle
+from neuralab.data import AugmentConfig, DataBundle
 from neuralab.errors import NeuralabError
 from neuralab.tasks import Summarized, Task
 from neuralab.train.callbacks import Callback, TrainState
@@ -34,6 +34,9 @@ EVAL_BATCH_SIZE = 1024
 BatchDraw = Callable[[int, torch.Generator], list[torch.Tensor]]
 # (a batch's outputs, targets) -> the few numbers its metrics need (`tasks.Summarized`)
 Summarize = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# added to the seed for the augmentation generator: a stream of its own, not the batch
+# order's numbers drawn again
+AUGMENT_SEED_OFFSET = 2**32
 
 
 @dataclass(frozen=True)
@@ -67,14 +70,11 @@ class EpochProgress:
     targets: list[torch.Tensor] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
 
-    def remaining(
-        self, x: torch.Tensor, y: torch.Tensor, shard: Shard = SINGLE
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches not yet done (this rank's share of each, when distributed)."""
+    def remaining(self) -> Iterator[torch.Tensor]:
+        """The index tensors of the batches not yet done."""
         for index in self.batches[self.next_batch :]:
             self.next_batch += 1
-            index = shard.of(index)
-            yield x[index], y[index]
+            yield index
 
     def record(
         self, output: torch.Tensor, target: torch.Tensor, loss: float, summarize: Summarize | None
@@ -107,6 +107,7 @@ def fit(
     placement: Placement = CPU,
     shard: Shard = SINGLE,
     draw_batches: BatchDraw | None = None,
+    augment: AugmentConfig | None = None,
 ) -> TrainState:
     """Train `model` on `bundle`'s training split, validating every epoch.
 
@@ -116,13 +117,15 @@ def fit(
     the same global batches and trains on its share of each through DDP. `draw_batches`
     picks each epoch's batches from the order generator (default: shuffled, consecutive;
     DP-SGD draws Poisson ones). `step` updates the weights on each batch (the family's
-    choice: `Supervised`, or a GAN's `Adversarial`).
+    choice: `Supervised`, or a GAN's `Adversarial`). `augment` changes each training batch
+    at random, from a generator of its own that the checkpoints carry.
     """
     net = wrap(model, shard)
     torch.manual_seed(seed)  # dropout and input noise draw from the global generator
     order = torch.Generator().manual_seed(seed)
+    augmenting = torch.Generator().manual_seed(seed + AUGMENT_SEED_OFFSET)
     state = TrainState(model, optimizer, epochs, num_batches(len(bundle.x_train), batch_size))
-    extras = _Extras(order, scheduler, callbacks, placement.scaler)
+    extras = _Extras(order, augmenting, scheduler, callbacks, placement.scaler)
     # training seconds so far, read only when a checkpoint is written
     saver = (
         _Saver(checkpointing, extras, lambda: time.perf_counter() - started)
@@ -140,7 +143,11 @@ def fit(
             draw = draw_batches or partial(shuffled_batches, batch_size=batch_size)
             progress = progress or EpochProgress(draw(len(bundle.x_train), order))
             model.train()
-            for x, y in progress.remaining(bundle.x_train, bundle.y_train, shard):
+            for index in progress.remaining():
+                x, y = bundle.x_train[index], bundle.y_train[index]
+                if augment is not None:  # the whole batch, so every rank draws alike
+                    x = augment.apply(x, augmenting)
+                x, y = shard.of(x), shard.of(y)  # this rank's share, when distributed
                 output, loss = step(
                     net,
                     task,
@@ -208,10 +215,11 @@ def _epoch_metrics(
 
 @dataclass(frozen=True)
 class _Extras:
-    """What a checkpoint holds besides the `TrainState`: the batch-order generator, the LR
-    schedule, stateful callbacks and the fp16 gradient scaler."""
+    """What a checkpoint holds besides the `TrainState`: the batch-order and augmentation
+    generators, the LR schedule, stateful callbacks and the fp16 gradient scaler."""
 
     order: torch.Generator
+    augmenting: torch.Generator
     scheduler: Any
     callbacks: Sequence[Callback]
     scaler: torch.amp.GradScaler | None
@@ -266,6 +274,7 @@ class _Saver:
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                 "order": self.extras.order.get_state(),
+                "augment": self.extras.augmenting.get_state(),
                 "python": random.getstate(),
                 "numpy": np.random.get_state(),
             },
@@ -320,6 +329,8 @@ def _restore(saved: dict[str, Any], state: TrainState, extras: _Extras) -> Epoch
     if rng.get("cuda") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
     extras.order.set_state(rng["order"])
+    if "augment" in rng:  # checkpoints written before augmentation existed lack it
+        extras.augmenting.set_state(rng["augment"])
     random.setstate(rng["python"])
     np.random.set_state(rng["numpy"])
     state.epoch, state.step, state.loss = saved["epoch"], saved["step"], saved["loss"]
