@@ -104,6 +104,21 @@ class DataMeta:
         """Regression outputs back to the target's own units."""
         return y * torch.tensor(self.y_std) + torch.tensor(self.y_mean)
 
+    def feature_names(self) -> list[str]:
+        """One name per input column of tabular data, one-hot columns as `name=category`
+        (`x0`, `x1`... without named columns); none for other kinds."""
+        if self.kind != "tabular":
+            return []
+        if not self.features:
+            return [f"x{i}" for i in range(self.input_shape[0])]
+        names: list[str] = []
+        for feature in self.features:
+            if feature.kind == "numeric":
+                names.append(feature.name)
+            else:
+                names += [f"{feature.name}={c}" for c in feature.categories]
+        return names
+
 
 @dataclass(frozen=True)
 class SplitIndices:

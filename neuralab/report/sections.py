@@ -14,7 +14,7 @@ from sklearn.decomposition import PCA
 
 from neuralab.calibration import reliability
 from neuralab.card import Card
-from neuralab.data import DataBundle, DataMeta
+from neuralab.data import DataBundle
 from neuralab.models.generative import generate
 from neuralab.report.figures import (
     confusion_figure,
@@ -141,22 +141,10 @@ def _confident_mistakes(card: Card, bundle: DataBundle, output, labels) -> str:
     meta = card.data
     raw = bundle.x_test[order].numpy() * np.asarray(meta.x_std) + np.asarray(meta.x_mean)
     if meta.kind == "tabular":
-        names = _feature_names(meta)
+        names = meta.feature_names()
         rows = [[c, *(f"{v:.3g}" for v in r)] for c, r in zip(captions, raw, strict=True)]
         return heading + table(["sample", *names], rows)
     return heading + image(samples_figure(raw, captions, meta.kind), "mistakes")
-
-
-def _feature_names(meta: DataMeta) -> list[str]:
-    if not meta.features:
-        return [f"x{i}" for i in range(meta.input_shape[0])]
-    names = []
-    for feature in meta.features:
-        if feature.kind == "numeric":
-            names.append(feature.name)
-        else:
-            names += [f"{feature.name}={c}" for c in feature.categories]
-    return names
 
 
 def regression_section(task: Regression, model, bundle: DataBundle) -> str:

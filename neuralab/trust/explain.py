@@ -64,28 +64,12 @@ def write_explanation(
         explanation.attributions[shown],
         captions,
         meta.kind,
-        feature_names(predictor),
+        predictor.meta.feature_names(),
     )
     with NewRunDir(out, f"{predictor.card.name}-explain") as folder:
         save_json(folder.path / "attributions.json", explanation.to_json())
         (folder.path / "attributions.png").write_bytes(png)
     return folder.path
-
-
-def feature_names(predictor: Predictor) -> list[str]:
-    """One name per input column of a tabular model (one-hot columns as `name=category`)."""
-    meta = predictor.meta
-    if meta.kind != "tabular":
-        return []
-    if not meta.features:
-        return [f"x{i}" for i in range(meta.input_shape[0])]
-    names: list[str] = []
-    for feature in meta.features:
-        if feature.kind == "numeric":
-            names.append(feature.name)
-        else:
-            names += [f"{feature.name}={c}" for c in feature.categories]
-    return names
 
 
 def explain(

@@ -12,7 +12,7 @@ from neuralab.report.figures import attribution_figure, importance_figure
 from neuralab.report.html import image
 from neuralab.runs import Predictor
 from neuralab.tasks import Task
-from neuralab.trust.explain import explain, feature_names
+from neuralab.trust.explain import explain
 from neuralab.trust.importance import permutation_importances
 
 NUM_EXPLAINED = 4
@@ -46,7 +46,7 @@ def _attributions(predictor: Predictor, bundle: DataBundle) -> str:
     explained = "" if meta.label_names else "output "  # regression: an output index
     captions = [f"test #{i}: {explained}{name}" for i, name in enumerate(found.target_names)]
     png = attribution_figure(
-        found.inputs, found.attributions, captions, meta.kind, feature_names(predictor)
+        found.inputs, found.attributions, captions, meta.kind, predictor.meta.feature_names()
     )
     return (
         f"<h3>Integrated gradients, first {len(raw)} test samples</h3>"

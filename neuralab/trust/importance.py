@@ -21,7 +21,6 @@ from neuralab.report.figures import importance_figure
 from neuralab.runs import NewRunDir, Predictor, save_json
 from neuralab.tasks import Task, lower_is_better
 from neuralab.train import predict_outputs
-from neuralab.trust.explain import feature_names
 
 REPEATS = 10
 SEED = 0
@@ -95,7 +94,7 @@ def permutation_importances(predictor: Predictor, bundle: DataBundle, task: Task
 
 
 def _column_names(predictor: Predictor, width: int) -> list[str]:
-    return feature_names(predictor) or [f"x{i}" for i in range(width)]
+    return predictor.meta.feature_names() or [f"x{i}" for i in range(width)]
 
 
 def write_importance(predictor: Predictor, bundle: DataBundle, task: Task, out: Path) -> Path:
