@@ -48,11 +48,6 @@ MIN_PROBABILITY = 1e-7
 class BaselineSpec(Family):
     """What every classical baseline's config class shares: `build(task=..., seed=...)`."""
 
-    @property
-    def learns(self) -> tuple[str, ...]:
-        """The tasks `build` makes an estimator for (by default: its data's target kinds)."""
-        return self.data_tasks
-
     def build(self, *, task: TaskName, seed: int) -> BaseEstimator:
         raise NotImplementedError
 
@@ -170,10 +165,6 @@ class KMeansConfig(BaselineSpec):
     n_clusters: int = Field(3, ge=2)
     n_init: int = Field(10, ge=1)  # fits from this many starts; the tightest one is kept
 
-    @property
-    def learns(self) -> tuple[str, ...]:
-        return ("clustering",)
-
     def task(self, meta: DataMeta, loss: LossName) -> Task:
         return Clustering.for_data(meta, loss, num_clusters=self.n_clusters)
 
@@ -187,10 +178,6 @@ class GaussianMixtureConfig(BaselineSpec):
     family: Literal["gmm"] = "gmm"
     n_clusters: int = Field(3, ge=2)
     covariance_type: Literal["full", "tied", "diag", "spherical"] = "full"
-
-    @property
-    def learns(self) -> tuple[str, ...]:
-        return ("clustering",)
 
     def task(self, meta: DataMeta, loss: LossName) -> Task:
         return Clustering.for_data(meta, loss, num_clusters=self.n_clusters)
@@ -243,13 +230,6 @@ class Baseline:
         num_outputs: int,
         seed: int,
     ) -> Baseline:
-        if task not in spec.learns:
-            raise NeuralabError(
-                "model.family",
-                f"{spec.family} does not do {task}",
-                f"it does {', '.join(spec.learns)}; try "
-                f"{'logreg' if task == 'classification' else 'ridge'} or random_forest",
-            )
         estimator = spec.build(task=task, seed=seed)
         if task == "clustering":  # the inputs alone: labels in `y` only score the clusters
             estimator.fit(_flat(x))

@@ -379,10 +379,10 @@ def _paired_t(leader: list[float], other: list[float]) -> float:
 def _per_sample_errors(runs, task: Task) -> dict:
     """Each model's error on every test sample, as its task measures it, on each run's own
     test split as its folder stored it (one seed: the same for all)."""
+    # runs this comparison just trained: a user network's code in them is the user's own
+    bundle, _ = load_run_data(next(iter(runs.values()))[0].path, trust_code=True)
     errors = {}
     for family, family_runs in runs.items():
-        bundle, _ = load_run_data(family_runs[0].path, trust_code=True)
-        # runs this comparison just trained: a user network's code in them is the user's own
         predictor = Predictor.load(family_runs[0].path, trust_code=True)
         output = predict_outputs(predictor.model, bundle.x_test)
         errors[family] = task.per_sample_errors(output, bundle.y_test).numpy()

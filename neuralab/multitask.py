@@ -144,8 +144,7 @@ def _finish(
             task: Classification | Regression = Classification(len(target.labels))
             width = len(target.labels)
         else:
-            own = dataclasses.replace(meta, y_mean=[y_mean[column]], y_std=[y_std[column]])
-            task, width = Regression(own), 1
+            task, width = Regression(meta).on_column(column), 1
         outputs = slice(start, start + width)
         heads.append(Head(name, task, outputs, column, spec.weight, target.labels))
         start += width

@@ -97,7 +97,8 @@ def _data_and_task(
             )
         )
     bundle = task.adapt(bundle)
-    _caught(problems, lambda: spec.check_builds(bundle.meta))
+    if split is None:  # a stored split: a run that trained, and built, already
+        _caught(problems, lambda: spec.check_builds(bundle.meta))
     return bundle, task, problems
 
 
@@ -132,9 +133,8 @@ def _multitask_problems(experiment: Experiment) -> list[Problem]:
 def _setting_problems(experiment: Experiment, task: Task) -> list[Problem]:
     """Settings that do not fit this task, family or machine."""
     problems: list[Problem] = []
-    stopping = experiment.train.early_stopping
-    if stopping is not None and stopping.monitor not in monitor_names(task):
-        available = monitor_names(task)
+    stopping, available = experiment.train.early_stopping, monitor_names(task)
+    if stopping is not None and stopping.monitor not in available:
         problems.append(
             Problem(
                 "train.early_stopping.monitor",

@@ -12,7 +12,6 @@ instead of splitting again. A folder source (images) is fingerprinted by every f
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from safetensors.torch import save_file
 from neuralab.card import Source, SourceFile, read_card
 from neuralab.config import Experiment, load_config, load_raw, set_key
 from neuralab.data import DataBundle, DatasetConfig, SplitIndices
+from neuralab.data.digest import file_sha256
 from neuralab.errors import NeuralabError
 from neuralab.plan import plan
 from neuralab.runs import CONFIG
@@ -82,16 +82,14 @@ def load_run_data(run_dir: str | Path, *, trust_code: bool = False) -> tuple[Dat
     """
     run_dir = Path(run_dir)
     card = read_card(run_dir)
-    raw = load_raw(run_dir / CONFIG)
-    if card.source is None or not (run_dir / SPLIT).is_file():
-        # a run trained before folders stored their split: split again from config and
-        # seed, as such runs always were (without a check that the data is unchanged)
-        planned = plan(_in_run(load_config(raw), run_dir, trust_code))
-        return planned.bundle, planned.task
-    for entry in card.source.files:
-        set_key(raw, entry.key, str(_unchanged_file(entry, run_dir)))
-    experiment = _in_run(load_config(raw), run_dir, trust_code)
-    planned = plan(experiment, split=read_split(run_dir))
+    raw, split = load_raw(run_dir / CONFIG), None
+    # a run trained before folders stored their split is split again from config and
+    # seed, as such runs always were (without a check that the data is unchanged)
+    if card.source is not None and (run_dir / SPLIT).is_file():
+        for entry in card.source.files:
+            set_key(raw, entry.key, str(_unchanged_file(entry, run_dir)))
+        split = read_split(run_dir)
+    planned = plan(_in_run(load_config(raw), run_dir, trust_code), split=split)
     return planned.bundle, planned.task
 
 
@@ -123,21 +121,3 @@ def _unchanged_file(entry: SourceFile, run_dir: Path) -> Path:
         f"file not found: {entry.path}, nor {entry.relative} from the run folder",
         "put the data back, or move it together with the run folder",
     )
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file; of a folder (image folders), over every file in it by relative
-    path and content, so a file added, removed, renamed or changed changes it."""
-    if path.is_dir():
-        return _folder_sha256(path)
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
-
-
-def _folder_sha256(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for file in sorted(folder.rglob("*")):
-        relative = file.relative_to(folder)
-        if file.is_file() and not any(part.startswith(".") for part in relative.parts):
-            digest.update(f"{relative.as_posix()}\0{file_sha256(file)}\n".encode())
-    return digest.hexdigest()

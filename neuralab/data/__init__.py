@@ -209,10 +209,7 @@ class DataConfig(Strict):
         return value
 
     def carry_into(self, run_dir: Path) -> DataConfig:
-        """The section training uses once the run folder exists: samples handed over from
-        Python are copied into it; files elsewhere and generated sets stay where they are."""
-        if not isinstance(self.dataset, PythonDataConfig):
-            return self
+        """The section training uses once the run folder exists (see `DataSource`)."""
         return self.model_copy(update={"dataset": self.dataset.carry_into(run_dir)})
 
 

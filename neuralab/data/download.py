@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from neuralab.data.digest import file_sha256
 from neuralab.errors import NeuralabError
 
 CHUNK_BYTES = 2**20
@@ -209,8 +210,3 @@ def _unpack(archive: Path, folder: Path, unpack: str, name: str) -> None:
         raise NeuralabError(name, f"cannot be unpacked ({error})") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()

@@ -5,7 +5,7 @@ name (the `DatasetConfig` union in `data/__init__.py` is the registry)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from neuralab.schema import Strict
 
@@ -19,6 +19,11 @@ class DataSource(Strict):
     path_keys: ClassVar[tuple[str, ...]] = ()
     # `dataset: {<shorthand>: PATH}` means `{name: <name>, <path_keys[0]>: PATH}`
     shorthand: ClassVar[str | None] = None
+
+    def carry_into(self, run_dir: Path) -> Self:
+        """The source training reads once the run folder exists: samples handed over from
+        Python are copied into it; files elsewhere and generated sets stay where they are."""
+        return self
 
     def files(self) -> dict[str, Path]:
         """Every file or folder this source reads, by its key (none: generated data, checked

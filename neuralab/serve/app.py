@@ -146,8 +146,9 @@ def _api(settings: ServeSettings, store: ModelStore, batchers: dict[str, MicroBa
     )
     async def generate(name: str, request: Request) -> Response:
         payload = _parse(GenerateRequest, await request.body())
-        info, model = store.card(name), store.model(name)
+        model = store.model(name)
         if not isinstance(model, Predictor) or not generates(model):
+            info = store.card(name)  # only to say what this model is
             raise ApiError(
                 400,
                 NeuralabError(

@@ -144,10 +144,11 @@ def fit(
             progress = progress or EpochProgress(draw(len(bundle.x_train), order))
             model.train()
             for index in progress.remaining():
-                x, y = bundle.x_train[index], bundle.y_train[index]
-                if augment is not None:  # the whole batch, so every rank draws alike
-                    x = augment.apply(x, augmenting)
-                x, y = shard.of(x), shard.of(y)  # this rank's share, when distributed
+                if augment is None:  # this rank's share alone, when distributed
+                    x, y = bundle.x_train[shard.of(index)], bundle.y_train[shard.of(index)]
+                else:  # the whole batch, so every rank draws alike; then this rank's share
+                    x = augment.apply(bundle.x_train[index], augmenting)
+                    x, y = shard.of(x), shard.of(bundle.y_train[index])
                 output, loss = step(
                     net,
                     task,
